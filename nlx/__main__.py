@@ -1,0 +1,5 @@
+"""``python -m nlx`` (also ``torchrun -m nlx train ...``)."""
+
+from nlx.cli import main
+
+main()

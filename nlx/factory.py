@@ -1,0 +1,52 @@
+"""The one place where a config section becomes a model (models themselves know nothing of configs)."""
+
+from __future__ import annotations
+
+from nlx.config.schema import ModelConfig, PoolConfig
+from nlx.models import NonLocalPlacement, Pool, Stem, VideoResNet, create_model
+from nlx.models.inflate import InflationReport, load_imagenet_2d, read_state_dict
+
+
+def _pool(cfg: PoolConfig | None) -> Pool | None:
+    return None if cfg is None else Pool(cfg.kernel, cfg.stride, cfg.padding)
+
+
+def placement(cfg: ModelConfig) -> NonLocalPlacement:
+    nl = cfg.non_local
+    blocks = str(nl.blocks) if isinstance(nl.blocks, str | int) else tuple((s, i) for s, i in nl.blocks)
+    return NonLocalPlacement(
+        blocks=blocks,
+        instantiation=nl.instantiation,
+        scope=nl.scope,
+        subsample=nl.subsample,
+        subsample_position=nl.subsample_position,
+        scale=nl.scale,
+        norm=nl.norm,
+        init=nl.init,
+        implementation=nl.implementation,
+        layout=nl.r101_layout,
+    )
+
+
+def build_model(cfg: ModelConfig) -> VideoResNet:
+    """The model of ``cfg``, randomly initialised (see :func:`init_pretrained` for ImageNet weights)."""
+    model = create_model(
+        cfg.name,
+        num_classes=cfg.num_classes,
+        width=cfg.width,
+        dropout=cfg.dropout,
+        stride_on=cfg.stride_on,
+        stem=Stem(conv1_stride=cfg.conv1_stride, pool1=_pool(cfg.pool1), pool2=_pool(cfg.pool2)),
+        zero_init_residual=cfg.zero_init_residual,
+        nonlocal_placement=placement(cfg),
+    )
+    assert isinstance(model, VideoResNet)
+    return model
+
+
+def init_pretrained(model: VideoResNet, cfg: ModelConfig) -> InflationReport | None:
+    """Copy / inflate ImageNet weights into ``model`` when ``cfg.pretrained`` asks for them."""
+    if cfg.pretrained == "none":
+        return None
+    state = read_state_dict(cfg.pretrained, model.depth)
+    return load_imagenet_2d(model, state, source=cfg.pretrained)

@@ -1,0 +1,1 @@
+"""Sweeps: ablation matrices, run planning, local and SLURM launchers."""
