@@ -44,14 +44,31 @@ class GridSpec:
     label: str | None = None
 
 
+OPERATORS = (">", ">=", "<", "<=")
+
+
 @dataclass(frozen=True)
 class ClaimSpec:
+    """A claim of the paper about a table, checked by ``nlx report`` against the runs.
+
+    ``chain``/``chains``: each chain is ``ROW OP ROW [OP ROW ...]`` with OP in ``> >= < <=``, all of which
+    must hold for ``metric``; ``within`` with ``rows``: the rows' means lie within that distance of each
+    other. A row of another file is named ``FILE#ROW`` (relative to this file).
+    """
+
     id: str
     text: str
     metric: str = "top1"
     chain: list[str] = field(default_factory=list)
+    chains: list[list[str]] = field(default_factory=list)
     within: float | None = None
     rows: list[str] = field(default_factory=list)
+
+    def all_chains(self) -> list[list[str]]:
+        return [*self.chains, *([self.chain] if self.chain else [])]
+
+    def row_refs(self) -> list[str]:
+        return [t for c in self.all_chains() for t in c if t not in OPERATORS] + list(self.rows)
 
 
 @dataclass(frozen=True)
@@ -240,11 +257,21 @@ def _check_id(row_id: str, where: str) -> None:
 def _check_claims(ablation: Ablation) -> None:
     ids = {r.id for r in ablation.rows}
     for i, claim in enumerate(ablation.claims):
-        named = [t for t in claim.chain if t not in (">", ">=", "<", "<=")] + list(claim.rows)
-        for row_id in named:
-            if row_id not in ids:
-                raise ConfigError(f"{ablation.path}: claims[{i}] ({claim.id}) names unknown row {row_id!r}")
-        if claim.chain and (len(claim.chain) % 2 == 0 or any(claim.chain[j] not in (">", ">=", "<", "<=") for j in range(1, len(claim.chain), 2))):
-            raise ConfigError(f"{ablation.path}: claims[{i}].chain: expected ROW OP ROW [OP ROW ...] with OP in > >= < <=")
-        if not claim.chain and (claim.within is None or len(claim.rows) < 2):
-            raise ConfigError(f"{ablation.path}: claims[{i}]: expected a chain, or within: and at least 2 rows")
+        where = f"{ablation.path}: claims[{i}] ({claim.id})"
+        for chain in claim.all_chains():
+            ops = chain[1::2]
+            if len(chain) < 3 or len(chain) % 2 == 0 or any(op not in OPERATORS for op in ops):
+                raise ConfigError(f"{where}: chain {chain}: expected ROW OP ROW [OP ROW ...] with OP in > >= < <=")
+        if not claim.all_chains() and (claim.within is None or len(claim.rows) < 2):
+            raise ConfigError(f"{where}: expected chain(s), or within: and at least 2 rows")
+        for ref in claim.row_refs():
+            file_part, sep, row_id = ref.rpartition("#")
+            if not sep and ref not in ids:
+                raise ConfigError(f"{where}: names unknown row {ref!r}")
+            if sep:
+                other = ablation.path.parent / file_part
+                if not other.is_file():
+                    raise ConfigError(f"{where}: {ref!r}: {other} not found")
+                other_ids = {r.get("id") for r in read_with_bases(other).get("rows", []) if isinstance(r, dict)}
+                if row_id not in other_ids:
+                    raise ConfigError(f"{where}: {other} has no row {row_id!r}")

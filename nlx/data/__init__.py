@@ -1,0 +1,1 @@
+"""Video data: datasets, decoding, clip sampling and the generated mini benchmark."""
