@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from nlx.config.schema import ModelConfig, PoolConfig
+from nlx.config.schema import Config, ModelConfig, PoolConfig
 from nlx.models import NonLocalPlacement, Pool, Stem, VideoResNet, create_model
 from nlx.models.inflate import InflationReport, load_imagenet_2d, read_state_dict
+from nlx.profile import ModelProfile, profile
 
 
 def _pool(cfg: PoolConfig | None) -> Pool | None:
@@ -50,3 +51,13 @@ def init_pretrained(model: VideoResNet, cfg: ModelConfig) -> InflationReport | N
         return None
     state = read_state_dict(cfg.pretrained, model.depth)
     return load_imagenet_2d(model, state, source=cfg.pretrained)
+
+
+def input_shape(cfg: Config) -> tuple[int, int, int, int, int]:
+    """One training clip: (1, 3, frames, crop, crop)."""
+    return (1, 3, cfg.data.frames, cfg.data.crop, cfg.data.crop)
+
+
+def profile_config(cfg: Config) -> ModelProfile:
+    """Parameters and multiply-adds of ``cfg``'s model on one training clip (Table 2e's convention)."""
+    return profile(lambda: build_model(cfg.model), input_shape(cfg))

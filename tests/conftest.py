@@ -40,3 +40,13 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def smoke_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The generated benchmark at smoke size (24 MP4s), made once per test session."""
+    from nlx.data.synth import PRESETS, generate
+
+    root = tmp_path_factory.mktemp("smoke-data")
+    generate(root, PRESETS["smoke"], seed=0, workers=1)
+    return root

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import typer
@@ -34,11 +35,13 @@ def _root(
     """nlx: models, training, sweeps and reports for the paper's Table 2."""
 
 
-def _register() -> None:
-    from nlx.cli import models
+# Each command group lives in its own module with a ``register(app)`` function.
+COMMAND_MODULES = ("models", "profile", "data", "train", "eval", "report")
 
-    for module in (models,):
-        module.register(app)
+
+def _register() -> None:
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"nlx.cli.{name}").register(app)
 
 
 _register()

@@ -6,6 +6,7 @@ Unknown keys, wrong types and impossible values fail here, at load time, with th
 from __future__ import annotations
 
 import copy
+import re
 import dataclasses
 import types
 from collections.abc import Iterable, Mapping
@@ -18,6 +19,7 @@ from nlx.config.schema import Config
 from nlx.errors import ConfigError
 
 T = TypeVar("T")
+_SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 Tree = dict[str, Any]
 
 
@@ -164,6 +166,8 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
     elif tp is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str) and _SCIENTIFIC.fullmatch(value):
+            return float(value)  # YAML 1.1 (PyYAML) reads 1e-4 as a string; YAML 1.2 and users read a number
     elif tp is str:
         if isinstance(value, str):
             return value

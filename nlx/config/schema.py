@@ -98,7 +98,7 @@ class ModelConfig:
 class DataConfig:
     """Where the videos are and how clips are sampled (Sec. 4.1)."""
 
-    format: Literal["list", "folder"] = "list"
+    format: Literal["auto", "list", "folder"] = "auto"  # auto: list if root/<train_list> exists, else folder
     root: str = "data/kinetics400"
     train_list: str = "train.csv"
     val_list: str = "val.csv"

@@ -140,13 +140,36 @@ def fast_attend(
 
 
 def _softmax_attend(q: Tensor, k: Tensor, v: Tensor, scale: float) -> Tensor:
-    d = v.shape[-1]
-    if d < q.shape[-1]:
+    g, n, dq = q.shape
+    m, d = k.shape[1], v.shape[-1]
+    if d < dq:
         # The Gaussian's values (C/2 channels) are narrower than its raw-x keys (C channels). The fused
         # SDPA kernels want equal widths; zero columns cost less than falling back to the math kernel.
-        v = F.pad(v, (0, q.shape[-1] - d))  # (G, M, dq)
-    y = F.scaled_dot_product_attention(q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1), scale=scale)
-    return y.squeeze(1)[..., :d]  # (G, N, d)
+        v = F.pad(v, (0, dq - d))  # (G, M, dq)
+    # The fused kernels need unit stride on the channel axis; to_tokens gives transposed views, with
+    # which SDPA silently runs its math kernel and builds the (N, M) matrix.
+    k, v = k.contiguous(), v.contiguous()
+    splits = _query_splits(q)
+    if n % splits:
+        q = F.pad(q, (0, 0, 0, splits - n % splits))  # (G, N', dq): zero queries, sliced off below
+    qh = q.reshape(g, splits, -1, dq).contiguous()  # (G, P, N'/P, dq): query chunks as "heads"
+    kh = k.unsqueeze(1).expand(g, splits, m, dq)  # (G, P, M, dq): the same keys for every chunk
+    vh = v.unsqueeze(1).expand(g, splits, m, dq)  # (G, P, M, dq)
+    y = F.scaled_dot_product_attention(qh, kh, vh, scale=scale)  # (G, P, N'/P, dq)
+    return y.reshape(g, -1, dq)[:, :n, :d]  # (G, N, d)
+
+
+def _query_splits(q: Tensor) -> int:
+    """How many chunks of queries SDPA should see as heads: 1 on GPU; on CPU enough to use every thread.
+
+    Rows of attention are independent given the keys, so the split is exact. It matters on CPU, whose
+    flash kernel parallelises its backward over batch × heads only: a single clip with one head would
+    run the backward on one thread (about 3× slower than the math kernel on 2 threads). Capped at 8,
+    because every chunk gets its own key and value gradients before autograd sums them.
+    """
+    if q.device.type != "cpu":
+        return 1
+    return max(1, min(8, torch.get_num_threads() // q.shape[0]))
 
 
 def _concat_attend(q: Tensor, k: Tensor, v: Tensor, w_f: Tensor) -> Tensor:
