@@ -49,8 +49,13 @@ def init_pretrained(model: VideoResNet, cfg: ModelConfig) -> InflationReport | N
     """Copy / inflate ImageNet weights into ``model`` when ``cfg.pretrained`` asks for them."""
     if cfg.pretrained == "none":
         return None
-    state = read_state_dict(cfg.pretrained, model.depth)
-    return load_imagenet_2d(model, state, source=cfg.pretrained)
+    source = pretrained_source(cfg.pretrained, model.depth)
+    return load_imagenet_2d(model, read_state_dict(source, model.depth), source=source)
+
+
+def pretrained_source(value: str, depth: int) -> str:
+    """``model.pretrained`` with ``{depth}`` filled in, so one preset serves ResNet-50 and -101."""
+    return value.replace("{depth}", str(depth))
 
 
 def input_shape(cfg: Config) -> tuple[int, int, int, int, int]:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -9,6 +10,12 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+# One thread: the tests use tiny tensors, and on a busy 2-core machine two threads per process make them
+# slower and their timing erratic (subprocesses inherit the limit through the environment).
+torch.set_num_threads(1)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(autouse=True)

@@ -19,12 +19,13 @@ when it started (inputs and parameters):
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch.profiler import ProfilerActivity
@@ -70,7 +71,11 @@ def time_call(fn: Callable[[], object], device: torch.device) -> float:
 
 
 def peak_memory(fn: Callable[[], object], device: torch.device) -> int:
-    """Bytes: peak of live tensor memory during ``fn()`` above the memory live when it starts."""
+    """Bytes: peak of live tensor memory during ``fn()`` above the memory live when it starts.
+
+    On CPU, memory freed during ``fn()`` that was allocated before it is not subtracted (see :func:`peak_of`);
+    callers free what the call would free (gradients) before it, so that CPU and CUDA numbers agree.
+    """
     if device.type == "cuda":
         synchronize(device)
         base = torch.cuda.memory_allocated(device)
@@ -83,34 +88,46 @@ def peak_memory(fn: Callable[[], object], device: torch.device) -> int:
 
 def cpu_peak_memory(fn: Callable[[], object]) -> int:
     """Peak of the running sum of CPU allocation sizes recorded by the profiler while ``fn()`` runs."""
+    os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # silence kineto's "no GPU" error lines on CPU machines
     with torch_profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
     return peak_of(_allocation_events(prof))
 
 
-def peak_of(events: Sequence[tuple[int, int]]) -> int:
-    """The maximum of the running sum of signed sizes, taken in time order: (time, ±bytes) pairs."""
+def peak_of(events: Sequence[tuple[int, int, int]]) -> int:
+    """The maximum of the live bytes allocated during the call: (time, ±bytes, address) events in time order
+    (ties in the given order). A free of memory allocated before the call is ignored, so the result does not
+    depend on what earlier code left behind; measurements therefore clear gradients before the call."""
     live = peak = 0
-    for _, size in sorted(events, key=lambda e: e[0]):
+    ours: set[int] = set()
+    for _, size, ptr in sorted(events, key=lambda e: e[0]):
+        if size > 0:
+            ours.add(ptr)
+        elif ptr in ours:
+            ours.discard(ptr)
+        else:
+            continue
         live += size
         peak = max(peak, live)
     return peak
 
 
-def _allocation_events(prof: torch_profile) -> list[tuple[int, int]]:
-    """(start time in ns, signed bytes) of every CPU allocation and free the profiler saw."""
+def _allocation_events(prof: torch_profile) -> list[tuple[int, int, int]]:
+    """(start time in ns, signed bytes, address) of every CPU allocation and free the profiler saw, in the
+    order of the event tree (which breaks ties of equal timestamps)."""
     from torch._C._profiler import _EventType
 
     results = prof.profiler.kineto_results if prof.profiler is not None else None
     if results is None:
         raise RuntimeError("the profiler returned no results")
-    events: list[tuple[int, int]] = []
-    stack = list(results.experimental_event_tree())
-    while stack:
+    events: list[tuple[int, int, int]] = []
+    stack = list(reversed(results.experimental_event_tree()))
+    while stack:  # depth first, in tree order
         node = stack.pop()
-        stack.extend(node.children)
-        if node.tag == _EventType.Allocation and node.extra_fields.device.type == "cpu":
-            events.append((node.start_time_ns, int(node.extra_fields.alloc_size)))
+        stack.extend(reversed(node.children))
+        fields: Any = node.extra_fields  # _ExtraFields_Allocation for allocation events
+        if node.tag == _EventType.Allocation and fields.device.type == "cpu":
+            events.append((node.start_time_ns, int(fields.alloc_size), int(fields.ptr)))
     return events
 
 
@@ -162,7 +179,7 @@ _SDPA_BACKENDS = {
 
 @contextlib.contextmanager
 def speed_context(device: torch.device, amp: Amp = "off", sdpa: SdpaBackend = "auto") -> Iterator[None]:
-    """Autocast to ``amp`` and restrict scaled-dot-product attention to one backend (``auto``: torch picks)."""
+    """Autocast to ``amp``; restrict scaled-dot-product attention to one backend (``auto``: torch picks)."""
     with contextlib.ExitStack() as stack:
         if amp != "off":
             stack.enter_context(torch.autocast(device.type, dtype=AMP_DTYPES[amp]))
@@ -193,4 +210,37 @@ class SpeedOptions:
     sdpa: SdpaBackend = "auto"
 
     def as_dict(self) -> dict[str, object]:
-        return {"amp": self.amp, "channels_last": self.channels_last, "compile": self.compile, "sdpa": self.sdpa}
+        return {
+            "amp": self.amp,
+            "channels_last": self.channels_last,
+            "compile": self.compile,
+            "sdpa": self.sdpa,
+        }
+
+
+def machine(device: torch.device) -> dict[str, object]:
+    """What the numbers were measured on."""
+    import platform
+
+    info: dict[str, object] = {
+        "device": str(device),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "threads": torch.get_num_threads(),
+        "cpu": _cpu_model(),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+        info["cuda"] = torch.version.cuda
+    return info
+
+
+def _cpu_model() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    import platform
+
+    return platform.processor() or platform.machine()

@@ -67,6 +67,13 @@ class FeatureMap:
         return f"{self.frames}f {self.stage}"
 
 
+def _record_shape(shapes: dict[str, tuple[int, ...]], stage: str) -> Callable[..., None]:
+    def hook(_module: object, _inputs: object, out: Tensor) -> None:
+        shapes[stage] = tuple(out.shape)
+
+    return hook
+
+
 def paper_feature_maps(frames: Sequence[int], stages: Sequence[str], size: int = 224) -> list[FeatureMap]:
     """Output shapes of ``stages`` of C2D R50 (paper layout) for clips of ``frames``×``size``², from a
     forward pass on the meta device (no memory, no arithmetic)."""
@@ -81,9 +88,7 @@ def paper_feature_maps(frames: Sequence[int], stages: Sequence[str], size: int =
         with torch.device("meta"):
             model = create_model("c2d_r50")
             for stage in stages:
-                getattr(model, stage).register_forward_hook(
-                    lambda _m, _i, out, stage=stage: shapes.__setitem__(stage, tuple(out.shape))
-                )
+                getattr(model, stage).register_forward_hook(_record_shape(shapes, stage))
             model(torch.empty(1, 3, n_frames, size, size))
         for stage in stages:
             _, c, t, h, w = shapes[stage]
@@ -126,13 +131,21 @@ class Case:
     x: Tensor
     grad: Tensor
 
-    def step(self) -> None:
+    def clear(self) -> None:
         self.block.zero_grad(set_to_none=True)
         self.x.grad = None
+
+    def run(self) -> None:
         self.block(self.x).backward(self.grad)
 
+    def step(self) -> None:
+        self.clear()
+        self.run()
 
-def _make_block(fm: FeatureMap, instantiation: str, device: torch.device, opts: SpeedOptions) -> NonLocalBlock:
+
+def _make_block(
+    fm: FeatureMap, instantiation: str, device: torch.device, opts: SpeedOptions
+) -> NonLocalBlock:
     block = NonLocalBlock(fm.channels, instantiation=instantiation)  # type: ignore[arg-type]
     assert block.bn is not None
     with torch.no_grad():
@@ -162,7 +175,7 @@ def _make_cases(
 
 def _op_step(
     fm: FeatureMap, instantiation: str, implementation: str, batch: int, device: torch.device
-) -> Callable[[], None]:
+) -> tuple[Callable[[], None], Callable[[], None]]:
     """Forward + backward of only the pairwise computation, on embeddings laid out as the block's are."""
     n, m, c = fm.positions, fm.keys, fm.channels
     d = c // 2
@@ -176,13 +189,43 @@ def _op_step(
     grad = torch.randn(batch, n, d, device=device)
     attend = fast_attend if implementation == "fast" else naive_attend
 
-    def step() -> None:
+    def clear() -> None:
         for t in (q, k, v, w_f):
             if t is not None:
                 t.grad = None
+
+    def run() -> None:
         attend(q, k, v, instantiation, 1.0, w_f).backward(grad)  # type: ignore[arg-type]
 
-    return step
+    return clear, run
+
+
+def _memory(
+    case: Case,
+    fm: FeatureMap,
+    instantiation: str,
+    impl: str,
+    batch: int,
+    device: torch.device,
+    op_memory: bool,
+) -> dict[str, Any]:
+    """Peak memory of the block and of the op alone, each after a warm-up run (so that one-time allocations,
+    such as weight reorders, do not count) and with the previous gradients freed before the measured run;
+    a CUDA out-of-memory error is a result, not a crash."""
+    try:
+        case.step()
+        case.clear()
+        out: dict[str, Any] = {"status": "ok", "peak_bytes": peak_memory(case.run, device)}
+        if op_memory:
+            clear, run = _op_step(fm, instantiation, impl, batch, device)
+            run()
+            clear()
+            out["op_peak_bytes"] = peak_memory(run, device)
+        return out
+    except torch.OutOfMemoryError:
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        return {"status": "oom", "reason": "out of memory"}
 
 
 def _skip(estimate: int, cap: int) -> dict[str, Any]:
@@ -215,17 +258,20 @@ def bench_case(
     if runnable:
         cases = _make_cases(fm, instantiation, batch, device, opts)
         with speed_context(device, opts.amp, opts.sdpa):
-            for impl in runnable:  # the memory run is also the warm-up run
-                results[impl] = {"status": "ok", "estimated_bytes": estimates[impl]}
-                results[impl]["peak_bytes"] = peak_memory(cases[impl].step, device)
-                if op_memory:
-                    op = _op_step(fm, instantiation, impl, batch, device)
-                    results[impl]["op_peak_bytes"] = peak_memory(op, device)
-            times = alternate({impl: cases[impl].step for impl in runnable}, repeat, device)
-        for impl in runnable:
+            for impl in runnable:
+                both = len(runnable) == len(IMPLEMENTATIONS)  # the op alone only matters for a ratio
+                results[impl] = _memory(
+                    cases[impl], fm, instantiation, impl, batch, device, op_memory and both
+                )
+                results[impl]["estimated_bytes"] = estimates[impl]
+            timed = [impl for impl in runnable if results[impl]["status"] == "ok"]
+            times = alternate({impl: cases[impl].step for impl in timed}, repeat, device)
+        for impl in timed:
             results[impl]["times_s"] = times[impl]
             results[impl]["time_s"] = median_or_none(times[impl])
         del cases
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
     return {
         "stage": fm.stage,
         "frames": fm.frames,
@@ -248,7 +294,7 @@ def ratios(fast: dict[str, Any], naive: dict[str, Any]) -> dict[str, Any]:
     if naive["status"] == "ok":
         out["time_ratio"] = fast["time_s"] / naive["time_s"]
         out["memory_ratio"] = _safe_div(fast["peak_bytes"], naive["peak_bytes"])
-        if "op_peak_bytes" in fast:
+        if "op_peak_bytes" in fast and "op_peak_bytes" in naive:
             out["op_memory_ratio"] = _safe_div(fast["op_peak_bytes"], naive["op_peak_bytes"])
     else:
         out["memory_ratio"] = _safe_div(fast["peak_bytes"], naive["estimated_bytes"])
@@ -302,7 +348,14 @@ def bench_nonlocal(
                     progress(f"{fm.label()} {inst}")
                 rows.append(
                     bench_case(
-                        fm, inst, batch=batch, repeat=repeat, device=device, cap=cap, opts=opts, op_memory=op_memory
+                        fm,
+                        inst,
+                        batch=batch,
+                        repeat=repeat,
+                        device=device,
+                        cap=cap,
+                        opts=opts,
+                        op_memory=op_memory,
                     )
                 )
     return rows

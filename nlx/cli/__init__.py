@@ -36,7 +36,7 @@ def _root(
 
 
 # Each command group lives in its own module with a ``register(app)`` function.
-COMMAND_MODULES = ("models", "profile", "data", "train", "eval", "report")
+COMMAND_MODULES = ("models", "profile", "data", "train", "eval", "report", "sweep", "bench", "visualize")
 
 
 def _register() -> None:

@@ -8,7 +8,7 @@ import typer
 
 from nlx.cli.output import console
 
-data_app = typer.Typer(help="Datasets: generate the mini benchmark.", no_args_is_help=True)
+data_app = typer.Typer(help="The generated mini benchmark: videos (synth) and its single-frame \"ImageNet\" (pretrain).", no_args_is_help=True)
 
 
 @data_app.command("synth")
@@ -38,6 +38,38 @@ def synth(
         task = progress.add_task(f"rendering {preset}", total=None)
         info = generate(out, PRESETS[preset], seed=seed, workers=workers, progress=lambda d, n: progress.update(task, completed=d, total=n))
     console.print(f"[green]wrote[/green] {out}: {info['train_videos']} train + {info['val_videos']} val videos, 4 classes")
+
+
+@data_app.command("pretrain")
+def pretrain(
+    root: Path = typer.Argument(..., help="The generated dataset (weights go to ROOT/pretrained/r{depth}.pth)."),
+    preset: str = typer.Option("mini", "--preset", help="The preset whose width and stem the 2D network takes."),
+    depths: str = typer.Option("50,101", "--depths", help="ResNet depths to pretrain."),
+    iterations: int = typer.Option(1500, "--iterations", help="SGD iterations per network."),
+    batch_size: int = typer.Option(32, "--batch-size"),
+    lr: float = typer.Option(0.1, "--lr"),
+    seed: int = typer.Option(0, "--seed"),
+    force: bool = typer.Option(False, "--force", help="Retrain even if the weights exist."),
+) -> None:
+    """Pretrain the mini preset's "ImageNet": 2D ResNets that name the shape and colour of one flash."""
+    from nlx.config.presets import load_preset
+    from nlx.data.synth import PRESETS as SYNTH
+    from nlx.errors import NlxError
+    from nlx.train.pretrain import PretrainSpec, pretrain_2d
+
+    if preset not in SYNTH:
+        raise NlxError(f"--preset: expected one of {', '.join(SYNTH)}, got {preset!r}")
+    cfg = load_preset(preset)
+    spec = SYNTH[preset]
+    train = PretrainSpec(iterations=iterations, batch_size=batch_size, lr=lr, seed=seed)
+    for depth in (int(d) for d in depths.split(",")):
+        out = root / "pretrained" / f"r{depth}.pth"
+        if out.is_file() and not force:
+            console.print(f"{out} exists already")
+            continue
+        console.print(f"pretraining ResNet-{depth} on single frames ({iterations} iterations)")
+        summary = pretrain_2d(cfg, f"c2d_r{depth}", spec, out, train)
+        console.print(f"[green]wrote[/green] {out}: top-1 {summary['train_top1']:.1f}% on the last 10% of training, {summary['seconds']:.0f} s")
 
 
 def register(app: typer.Typer) -> None:

@@ -26,6 +26,7 @@ Why this measures what non-local blocks are for (see docs/data.md for the number
 
 from __future__ import annotations
 
+import json
 import math
 import multiprocessing
 from collections.abc import Callable, Iterator
@@ -39,7 +40,7 @@ from nlx.data.video import write_video
 from nlx.io import write_json, write_text
 
 CLASSES = ("different-shape-different-colour", "different-shape-same-colour", "same-shape-different-colour", "same-shape-same-colour")  # fmt: skip
-SHAPES = ("circle", "square", "triangle", "cross")
+SHAPES = ("square", "hbar", "vbar")
 COLOURS: dict[str, tuple[float, float, float]] = {
     "red": (0.95, 0.15, 0.1),
     "green": (0.1, 0.85, 0.2),
@@ -59,7 +60,7 @@ class SynthSpec:
     fps: int = 16
     period: int = 32
     flash_frames: int = 4
-    object_size: float = 0.22
+    object_size: float = 0.3
     noise: float = 0.12
     distractors: int = 2
     dim_prob: float = 0.25
@@ -115,7 +116,13 @@ def _pair(k: int, same: bool, rng: np.random.Generator) -> tuple[int, int]:
 
 
 def _mask(shape: str, size: int, angle: float) -> np.ndarray:
-    """A soft (size, size) mask of ``shape`` in [0, 1]."""
+    """A soft (size, size) mask of ``shape`` in [0, 1]; ``small-<shape>`` is drawn at half the size."""
+    if shape.startswith("small-"):
+        inner = _mask(shape[len("small-") :], size // 2, angle)
+        out = np.zeros((size, size))
+        o = (size - inner.shape[0]) // 2
+        out[o : o + inner.shape[0], o : o + inner.shape[0]] = inner
+        return out
     r = (np.arange(size) + 0.5) / size * 2 - 1
     y, x = np.meshgrid(r, r, indexing="ij")
     c, s = math.cos(angle), math.sin(angle)
@@ -126,6 +133,10 @@ def _mask(shape: str, size: int, angle: float) -> np.ndarray:
         d = np.maximum(abs(xr), abs(yr)) - 0.7
     elif shape == "triangle":
         d = np.maximum(np.maximum(-yr - 0.55, yr * 0.5 + xr * 0.866 - 0.45), yr * 0.5 - xr * 0.866 - 0.45)
+    elif shape == "hbar":
+        d = np.maximum(abs(xr) - 0.9, abs(yr) - 0.28)
+    elif shape == "vbar":
+        d = np.maximum(abs(xr) - 0.28, abs(yr) - 0.9)
     elif shape == "cross":
         d = np.minimum(np.maximum(abs(xr) - 0.85, abs(yr) - 0.3), np.maximum(abs(xr) - 0.3, abs(yr) - 0.85))
     else:
@@ -133,25 +144,53 @@ def _mask(shape: str, size: int, angle: float) -> np.ndarray:
     return np.clip(0.5 - d * size / 2, 0.0, 1.0)
 
 
-def render(sample: Sample, spec: SynthSpec) -> np.ndarray:
-    """The frames (T, H, W, 3) uint8 of one video."""
-    rng = np.random.default_rng(sample.seed)
-    t, h = spec.frames, spec.size
-    video = _background(spec, rng)  # (T, H, W, 3) float in [0, 1]
-    obj = max(4, round(spec.object_size * h))
+@dataclass(frozen=True)
+class Flash:
+    """One appearance of a source: which source, on which frames, where (pixel centre) and how."""
+
+    source: int
+    frames: tuple[int, ...]
+    center: tuple[int, int]
+    shape: str
+    colour: str
+    strength: float
+    angle: float
+
+
+def events(sample: Sample, spec: SynthSpec) -> list[Flash]:
+    """Every flash of both sources, in the order they are drawn (deterministic from the sample's seed)."""
+    rng = np.random.default_rng([sample.seed, 0])
+    h, t = spec.size, spec.frames
+    obj = _object_pixels(spec)
+    flashes = []
     for k, quadrant in enumerate((sample.quadrant, 3 - sample.quadrant)):
-        shape = spec.shapes[sample.shapes[k]]
-        colour = np.array(COLOURS[spec.colours[sample.colours[k]]])
         cy, cx = _position(quadrant, h, obj, rng)
         start = (sample.phase + k * spec.period // 2) % spec.period - spec.period
         while start < t:
-            frames = [f for f in range(start, start + spec.flash_frames) if 0 <= f < t]
+            frames = tuple(f for f in range(start, start + spec.flash_frames) if 0 <= f < t)
+            dim = rng.random() < spec.dim_prob
+            strength = float(rng.uniform(0.45, 0.7) if dim else rng.uniform(0.85, 1.0))
+            angle = float(rng.uniform(-0.3, 0.3))
+            jy, jx = (int(v) for v in rng.integers(-2, 3, size=2))
             if frames:
-                strength = rng.uniform(0.45, 0.7) if rng.random() < spec.dim_prob else rng.uniform(0.85, 1.0)
-                mask = _mask(shape, obj, rng.uniform(-0.3, 0.3)) * strength
-                jy, jx = rng.integers(-2, 3, size=2)
-                _paste(video, frames, mask, colour, cy + jy, cx + jx)
+                shape, colour = spec.shapes[sample.shapes[k]], spec.colours[sample.colours[k]]
+                flashes.append(Flash(k, frames, (cy + jy, cx + jx), shape, colour, strength, angle))
             start += spec.period
+    return flashes
+
+
+def _object_pixels(spec: SynthSpec) -> int:
+    return max(4, round(spec.object_size * spec.size))
+
+
+def render(sample: Sample, spec: SynthSpec) -> np.ndarray:
+    """The frames (T, H, W, 3) uint8 of one video."""
+    video = _background(spec, np.random.default_rng([sample.seed, 1]))  # (T, H, W, 3) float in [0, 1]
+    obj = _object_pixels(spec)
+    for flash in events(sample, spec):
+        mask = _mask(flash.shape, obj, flash.angle) * flash.strength
+        _paste(video, list(flash.frames), mask, np.array(COLOURS[flash.colour]), *flash.center)
+    rng = np.random.default_rng([sample.seed, 2])
     _distractors(video, spec, obj, rng)
     video += rng.normal(0.0, spec.noise, size=video.shape)
     return (np.clip(video, 0, 1) * 255).astype(np.uint8)
@@ -231,11 +270,24 @@ def generate(out: Path, spec: SynthSpec, seed: int = 0, workers: int = 2, progre
                 progress(done, len(jobs))
     for split, lines in lists.items():
         write_text(out / f"{split}.txt", "\n".join(lines) + "\n")
+    for split in lists:
+        records = [_event_record(rel, s, spec) for rel, s, _ in ((str(p.relative_to(out)), smp, sp) for p, smp, sp in jobs) if rel.startswith(f"{split}/")]
+        write_text(out / f"{split}_events.jsonl", "".join(json.dumps(r) + "\n" for r in records))
     write_text(out / "classes.txt", "\n".join(CLASSES) + "\n")
     info = {"seed": seed, "spec": {k: v for k, v in asdict(spec).items() if k != "extras"}, "classes": list(CLASSES),
             "train_videos": spec.train_videos, "val_videos": spec.val_videos}  # fmt: skip
     write_json(out / ".complete", info)
     return info
+
+
+def _event_record(rel: str, sample: Sample, spec: SynthSpec) -> dict[str, Any]:
+    """Where and when the two sources flash: ground truth for checking what a non-local block attends to."""
+    return {
+        "path": rel,
+        "label": sample.label,
+        "flashes": [{"source": f.source, "frames": list(f.frames), "center_yx": list(f.center), "shape": f.shape,
+                     "colour": f.colour} for f in events(sample, spec)],  # fmt: skip
+    }
 
 
 class _Serial:
@@ -249,3 +301,21 @@ class _Serial:
 
     def imap_unordered(self, fn: Callable[[Any], None], jobs: list[Any], chunksize: int = 1) -> Iterator[None]:
         return (fn(job) for job in jobs)
+
+
+def render_frame(spec: SynthSpec, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """One frame (H, W, 3) uint8 of the generated world with a single source flash, and its class
+    ``shape × len(colours) + colour``: the "ImageNet" of the mini preset (see :mod:`nlx.train.pretrain`)."""
+    one = SynthSpec(**{**asdict(spec), "frames": 1})
+    shape, colour = int(rng.integers(len(spec.shapes))), int(rng.integers(len(spec.colours)))
+    video = _background(one, rng)  # (1, H, W, 3)
+    obj = _object_pixels(spec)
+    dim = rng.random() < spec.dim_prob
+    strength = rng.uniform(0.45, 0.7) if dim else rng.uniform(0.85, 1.0)
+    mask = _mask(spec.shapes[shape], obj, rng.uniform(-0.3, 0.3)) * strength
+    cy, cx = (int(v) for v in rng.integers(obj // 2, spec.size - obj // 2, size=2))
+    _paste(video, [0], mask, np.array(COLOURS[spec.colours[colour]]), cy, cx)
+    if rng.random() < 0.5:
+        _distractors(video, SynthSpec(**{**asdict(one), "period": 1, "flash_frames": 1}), obj, rng)
+    video += rng.normal(0.0, spec.noise, size=video.shape)
+    return (np.clip(video[0], 0, 1) * 255).astype(np.uint8), shape * len(spec.colours) + colour

@@ -110,3 +110,24 @@ def load_imagenet_2d(model: VideoResNet, state_2d: dict[str, Tensor], source: st
 def _from_2d(key: str) -> bool:
     """Whether the 2D network provides this parameter (it does not have non-local blocks or our fc)."""
     return ".nonlocal_blocks." not in key and not key.startswith("fc.")
+
+
+def to_2d(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The torchvision ResNet state dict of a C2D trained on single frames (T = 1): the inverse of inflation.
+
+    Used to pretrain the mini preset's "ImageNet" on single frames of the generated world, so that the mini
+    pipeline initialises C2D and I3D exactly as the paper does from ImageNet (:func:`load_imagenet_2d`).
+    """
+    inverse = {v: k for k, v in _BLOCK_NAMES.items()}
+    out: dict[str, Tensor] = {}
+    for key, value in state.items():
+        if ".nonlocal_blocks." in key or key.startswith("fc."):
+            continue
+        m = re.match(r"^res(\d)\.blocks\.(\d+)\.(conv_[abc]|bn_[abc]|shortcut\.[01])\.(.+)$", key)
+        name = f"layer{int(m.group(1)) - 1}.{m.group(2)}.{inverse[m.group(3)]}.{m.group(4)}" if m else key
+        if value.dim() == 5:
+            if value.shape[2] != 1:
+                raise NlxError(f"{key}: a {value.shape[2]}-frame kernel has no 2D counterpart (export a C2D)")
+            value = value[:, :, 0]
+        out[name] = value
+    return out

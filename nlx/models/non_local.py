@@ -21,8 +21,10 @@ Each instantiation has two computations that agree in outputs and gradients (tes
   (N, M, 2d) tensor of concatenated pairs).
 * ``fast``: the Gaussian kinds are exactly scaled-dot-product attention with an explicit scale
   (``torch.nn.functional.scaled_dot_product_attention``: flash / memory-efficient kernels, never the
-  (N, M) matrix on the kernels that support it); dot product uses associativity,
-  ``(θ φᵀ / M) g = θ (φᵀ g) / M``, O(N·d²) instead of O(N·M·d); concatenation uses
+  (N, M) matrix on the kernels that support it; on CPU, maps whose matrix is under 16 MB use a fused
+  softmax instead, which is faster there); dot product uses associativity,
+  ``(θ φᵀ / M) g = θ (φᵀ g) / M``, O(N·d²) instead of O(N·M·d), unless there are so few keys that the
+  (N, M) order costs fewer multiply-adds; concatenation uses
   ``w_fᵀ[θ_i; φ_j] = a_i + b_j`` and sorts the b_j, so that ``Σ_j ReLU(a_i + b_j) g_j`` is read off two
   suffix sums, O((N + M)·d) memory and no (N, M) matrix at all.
 
@@ -127,21 +129,48 @@ def naive_attend(
     return naive_weights(q, k, instantiation, scale, w_f) @ v  # (G, N, d)
 
 
+# On CPU, below this many entries of the (G, N, M) softmax matrix (16 MB in float32), materialising it with
+# a fused softmax beats the flash kernel, whose fixed costs dominate small maps (res4 of a 32-frame clip:
+# 1.3-1.5× faster; docs/benchmarks.md). Above it the flash kernel is faster and needs no (N, M) matrix.
+CPU_MATERIALISE_ENTRIES = 1 << 22
+
+
 def fast_attend(
     q: Tensor, k: Tensor, v: Tensor, instantiation: Instantiation, scale: float, w_f: Tensor | None = None
 ) -> Tensor:
     if instantiation in SOFTMAX_KINDS:
         return _softmax_attend(q, k, v, scale)
     if instantiation == "dot_product":
-        kv = k.transpose(1, 2) @ v  # (G, dq, d): φᵀg, summed over the M keys
-        return (q @ kv) * (scale / k.shape[1])  # (G, N, d)
+        return _dot_attend(q, k, v, scale)
     assert w_f is not None
     return _concat_attend(q, k, v, w_f)
+
+
+def _dot_attend(q: Tensor, k: Tensor, v: Tensor, scale: float) -> Tensor:
+    """(θ φᵀ / M) g in whichever order costs fewer multiply-adds: θ (φᵀ g) / M unless there are few keys.
+
+    The scale goes on the smaller operand, and the result is computed channel-first (see
+    :func:`_channel_first`).
+    """
+    n, dq = q.shape[1], q.shape[2]
+    m, d = v.shape[1], v.shape[2]
+    if n * m * (dq + d) <= (n + m) * dq * d:  # few keys: the (N, M) matrix is smaller than θ itself
+        return _channel_first((q @ k.transpose(1, 2)) * (scale / m), v)
+    kv = (k.transpose(1, 2) @ v) * (scale / m)  # (G, dq, d): φᵀg / M, summed over the M keys
+    return (kv.transpose(1, 2) @ q.transpose(1, 2)).transpose(1, 2)  # (G, N, d), channel-first in memory
+
+
+def _channel_first(weights: Tensor, v: Tensor) -> Tensor:
+    """``weights @ v`` (G, N, d) computed as (vᵀ weightsᵀ)ᵀ: stored as (G, d, N), the layout of the W_z
+    convolution's input, so that :func:`from_tokens` is a view and the convolution copies nothing."""
+    return (v.transpose(1, 2) @ weights.transpose(1, 2)).transpose(1, 2)  # (G, N, d)
 
 
 def _softmax_attend(q: Tensor, k: Tensor, v: Tensor, scale: float) -> Tensor:
     g, n, dq = q.shape
     m, d = k.shape[1], v.shape[-1]
+    if q.device.type == "cpu" and g * n * m <= CPU_MATERIALISE_ENTRIES:
+        return _channel_first(torch.softmax((q @ k.transpose(1, 2)) * scale, dim=-1), v)  # (G, N, d)
     if d < dq:
         # The Gaussian's values (C/2 channels) are narrower than its raw-x keys (C channels). The fused
         # SDPA kernels want equal widths; zero columns cost less than falling back to the math kernel.

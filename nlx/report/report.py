@@ -11,7 +11,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ class Report:
     runs: pd.DataFrame  # one row per (table, row, seed) cell, then runs in no record: runs.csv
     stats: Stats
     curves: pd.DataFrame  # Figure 4's curves: arm, run_id, kind, iteration, top1_err
+    results_dir: Path = field(default=Path("."), compare=False)  # where the runs are; never written out
 
     def table(self, table: str) -> TableView:
         for view in self.tables:
@@ -83,7 +84,7 @@ def build_report(results_dir: Path, tables: Sequence[str] | None = None) -> Repo
     views = tuple(build_table(rec, stats, runs) for rec in selected)
     claims = tuple(evaluate_claims(selected, stats, records))
     curves = fig.load_curves(results_dir, fig.figure4_runs(runs))
-    return Report(results_dir.resolve().name, tuple(records), views, claims, runs, stats, curves)
+    return Report(results_dir.resolve().name, tuple(records), views, claims, runs, stats, curves, results_dir)
 
 
 def _select(records: list[SweepRecord], wanted: list[str] | None, results_dir: Path) -> list[SweepRecord]:
@@ -133,7 +134,7 @@ def write_report(
     """Write the report's files into ``out`` (atomically, each); returns their paths in writing order.
 
     ``extra`` sections go into REPORT.md, report.html and report.tex; None asks
-    :func:`nlx.report.extra.extra_sections` for them.
+    :func:`nlx.report.extra.extra_sections` for them (they draw figures, so not with ``figures=False``).
     """
     from nlx.report import extra as extra_mod
     from nlx.report import pages
@@ -149,7 +150,9 @@ def write_report(
     images = render_figures(report) if figures else {}
     for name, kinds in images.items():
         written += [_write(out / "figures" / f"{name}.{kind}", data) for kind, data in kinds.items()]
-    sections = list(extra if extra is not None else extra_mod.extra_sections(report, out))
+    if extra is None:
+        extra = extra_mod.extra_sections(report, out) if figures else []
+    sections = list(extra)
     pngs = {name: kinds["png"] for name, kinds in images.items()}
     if "md" in formats:
         written.append(_write(out / "REPORT.md", pages.markdown(report, set(pngs), sections).encode()))

@@ -120,7 +120,8 @@ class Ablation:
         for row in self.rows:
             if row.id == row_id:
                 return row
-        raise ConfigError(f"{self.path}: no row with id {row_id!r} (rows: {', '.join(r.id for r in self.rows)})")
+        known = ", ".join(r.id for r in self.rows)
+        raise ConfigError(f"{self.path}: no row with id {row_id!r} (rows: {known})")
 
 
 # --- GitHub Actions matrix semantics ------------------------------------------------------------------
@@ -261,7 +262,8 @@ def _check_claims(ablation: Ablation) -> None:
         for chain in claim.all_chains():
             ops = chain[1::2]
             if len(chain) < 3 or len(chain) % 2 == 0 or any(op not in OPERATORS for op in ops):
-                raise ConfigError(f"{where}: chain {chain}: expected ROW OP ROW [OP ROW ...] with OP in > >= < <=")
+                expected = "expected ROW OP ROW [OP ROW ...] with OP in > >= < <="
+                raise ConfigError(f"{where}: chain {chain}: {expected}")
         if not claim.all_chains() and (claim.within is None or len(claim.rows) < 2):
             raise ConfigError(f"{where}: expected chain(s), or within: and at least 2 rows")
         for ref in claim.row_refs():
@@ -272,6 +274,7 @@ def _check_claims(ablation: Ablation) -> None:
                 other = ablation.path.parent / file_part
                 if not other.is_file():
                     raise ConfigError(f"{where}: {ref!r}: {other} not found")
-                other_ids = {r.get("id") for r in read_with_bases(other).get("rows", []) if isinstance(r, dict)}
+                other_rows = read_with_bases(other).get("rows", [])
+                other_ids = {r.get("id") for r in other_rows if isinstance(r, dict)}
                 if row_id not in other_ids:
                     raise ConfigError(f"{where}: {other} has no row {row_id!r}")

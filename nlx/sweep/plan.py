@@ -78,7 +78,9 @@ def run_id(tree: Tree) -> str:
 class Planner:
     """Resolves rows (and the rows they depend on, in other files too) into :class:`RunSpec` s."""
 
-    def __init__(self, preset: Preset, overrides: Sequence[str] = (), seeds: Sequence[int] | None = None) -> None:
+    def __init__(
+        self, preset: Preset, overrides: Sequence[str] = (), seeds: Sequence[int] | None = None
+    ) -> None:
         self.preset = preset
         self.overrides = tuple(overrides)
         self.seeds = tuple(seeds) if seeds is not None else None
@@ -135,13 +137,17 @@ class Planner:
 
     def _dependency(self, ablation: Ablation, ref: str, where: str) -> tuple[Ablation, Row]:
         file_part, sep, row_id = ref.rpartition("#")
-        if not sep:
-            return ablation, ablation.row(ref)
-        path = ablation.path.parent / file_part
-        if not path.is_file():
-            raise ConfigError(f"{where}: init_from {ref!r}: {path} not found")
-        other = self.ablation(path)
-        return other, other.row(row_id)
+        other = ablation
+        if sep:
+            path = ablation.path.parent / file_part
+            if not path.is_file():
+                raise ConfigError(f"{where}: init_from {ref!r}: {path} not found")
+            other = self.ablation(path)
+        for row in other.rows:
+            if row.id == row_id:
+                return other, row
+        known = ", ".join(r.id for r in other.rows)
+        raise ConfigError(f"{where}: init_from {ref!r}: {other.path} has no row {row_id!r} (rows: {known})")
 
 
 def unique_runs(specs: Iterable[RunSpec]) -> list[RunSpec]:
@@ -158,3 +164,116 @@ def cell_status(spec: RunSpec, results: Path, first_for_run: bool) -> Status | s
     if status in ("pending", "interrupted") and not first_for_run:
         return "will reuse"
     return status
+
+
+def parse_seeds(text: str | None) -> list[int] | None:
+    """``--seeds``: ``3`` is a count (seeds 0, 1, 2; ``0`` and ``1`` both give seed 0); ``0,1,2`` or ``5,``
+    is a list."""
+    if text is None or not text.strip():
+        return None
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        numbers = [int(p) for p in parts if p]
+    except ValueError as err:
+        expected = "expected a count (3) or a comma-separated list (0,1,2 or 5,)"
+        raise ConfigError(f"--seeds {text!r}: {expected}") from err
+    if not numbers or any(n < 0 for n in numbers) or len(set(numbers)) != len(numbers):
+        raise ConfigError(f"--seeds {text!r}: expected a count or a list of distinct non-negative seeds")
+    if len(parts) == 1:
+        return list(range(max(1, numbers[0])))
+    return numbers
+
+
+@dataclass(frozen=True)
+class PlanCell:
+    """One line of ``nlx plan``: a cell, its run, the run's status and what makes the row differ."""
+
+    table: str
+    row: str
+    label: str
+    seed: int
+    run_id: str
+    status: str
+    depends_on: str | None
+    dependency: str | None
+    changes: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "row": self.row,
+            "seed": self.seed,
+            "run_id": self.run_id,
+            "status": self.status,
+            "depends_on": self.depends_on,
+        }
+
+
+def _get(tree: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(tree, dict) or part not in tree:
+            return None
+        tree = tree[part]
+    return tree
+
+
+def _flat(value: Any, prefix: str) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return {k: v for key, sub in value.items() for k, v in _flat(sub, f"{prefix}.{key}").items()}
+    return {prefix: value}
+
+
+def differences(spec: RunSpec, base: Tree) -> str:
+    """The row's overrides whose resolved value differs from the preset's, plus its variant."""
+    shown = []
+    for key, value in spec.row.overrides.items():
+        for dotted in _flat(value, key):
+            mine = _get(spec.tree, dotted)
+            if mine != _get(base, dotted):
+                shown.append(f"{dotted}={json.dumps(mine) if not isinstance(mine, str) else mine}")
+    if spec.row.variant:
+        shown.append(f"variant={spec.row.variant}")
+    return " ".join(shown)
+
+
+def _dependency_cell(spec: RunSpec, specs: Sequence[RunSpec]) -> RunSpec | None:
+    """The cell named by the row's ``init_from`` (among the cells sharing its dependency's run)."""
+    if spec.depends_on is None or spec.row.init_from is None:
+        return None
+    file_part, _, row_id = spec.row.init_from.rpartition("#")
+    same_run = [s for s in specs if s.run_id == spec.depends_on]
+    file_name = Path(file_part).name if file_part else None
+    named = [s for s in same_run if s.row.id == row_id and file_name in (None, s.ablation.name)]
+    return (named or same_run)[0] if same_run else None
+
+
+def plan_cells(specs: Sequence[RunSpec], results: Path, base: Tree) -> list[PlanCell]:
+    """Every cell in plan order with its status; a run shared by cells: "will reuse" after the first."""
+    first = {s.run_id: s for s in reversed(specs)}
+    cells = []
+    for spec in specs:
+        dep = _dependency_cell(spec, specs)
+        cells.append(
+            PlanCell(
+                table=spec.table,
+                row=spec.row.id,
+                label=spec.row.label,
+                seed=spec.seed,
+                run_id=spec.run_id,
+                status=str(cell_status(spec, results, first[spec.run_id] is spec)),
+                depends_on=spec.depends_on,
+                dependency=f"{dep.table}:{dep.row.id}" if dep is not None else None,
+                changes=differences(spec, base),
+            )
+        )
+    return cells
+
+
+def plan_summary(cells: Sequence[PlanCell]) -> str:
+    """``84 cells, 58 unique runs (3 done, 55 pending)``."""
+    unique: dict[str, str] = {}
+    for cell in cells:
+        unique.setdefault(cell.run_id, cell.status)
+    order = ("done", "running", "failed", "interrupted", "pending")
+    listed = ", ".join(f"{n} {s}" for s in order if (n := sum(1 for v in unique.values() if v == s)))
+    return f"{len(cells)} cells, {len(unique)} unique runs ({listed})"

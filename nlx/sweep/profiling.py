@@ -28,12 +28,15 @@ def _configs(target: str, path: Path, preset_name: str, overrides: Sequence[str]
     return [(target, build(Config, preset.tree_for({"model.name": target}, None, overrides)))]
 
 
-def profile_target(target: str, path: Path, preset_name: str, overrides: Sequence[str]) -> list[dict[str, Any]]:
-    """Rows of ``{"row", "params", "flops", "params_ratio", "flops_ratio", "input"}``, ratios to the first row."""
+def profile_target(
+    target: str, path: Path, preset_name: str, overrides: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Rows of ``{"row", "params", "flops", "params_ratio", "flops_ratio", "input"}`` (ratios: to row 1)."""
     rows: list[dict[str, Any]] = []
     for row, cfg in _configs(target, path, preset_name, overrides):
         p = profile_config(cfg)
-        rows.append({"row": row, "params": p.params, "flops": p.flops, "input": "×".join(map(str, input_shape(cfg)[2:]))})
+        shape = "×".join(map(str, input_shape(cfg)[2:]))
+        rows.append({"row": row, "params": p.params, "flops": p.flops, "input": shape})
     for r in rows:
         r["params_ratio"] = r["params"] / rows[0]["params"]
         r["flops_ratio"] = r["flops"] / rows[0]["flops"]

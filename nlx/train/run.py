@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import platform
 import signal
@@ -27,7 +28,7 @@ from nlx.config.schema import Config
 from nlx.data import InfiniteSampler, SkipCounter, build_dataset, build_loader
 from nlx.errors import ConfigError, NlxError
 from nlx.factory import build_model, init_pretrained, input_shape, profile_config
-from nlx.io import append_jsonl, save_torch, write_json, write_text
+from nlx.io import append_jsonl, read_jsonl, save_torch, write_json, write_text
 from nlx.rundir import RunDir
 from nlx.train.checkpoint import load_checkpoint, load_weights, read_weights, save_checkpoint
 from nlx.train.engine import (
@@ -247,6 +248,8 @@ def _fit_and_test(cfg: Config, run: RunDir, runtime: Runtime) -> dict[str, Any]:
     last = run.last_checkpoint()
     if last is not None:
         start = load_checkpoint(last, model, optimizer, scheduler, scaler)
+        if runtime.is_main:
+            _truncate_metrics(run, start)
         log.info("resumed from %s at iteration %d", last.name, start)
     skips = SkipCounter()
     _fit(cfg, run, runtime, (model, step_model), (optimizer, scheduler, scaler), train_set, start, skips)
@@ -304,6 +307,12 @@ def _fit(
                 save_checkpoint(run, iteration, model, optimizer, scheduler, scaler, cfg.runtime.keep_checkpoints)
     if runtime.distributed:
         dist.barrier()
+
+
+def _truncate_metrics(run: RunDir, iteration: int) -> None:
+    """Drop the records logged after the checkpoint a resumed run restarts from (they will be logged again)."""
+    kept = [r for r in read_jsonl(run.metrics) if r.get("iteration", 0) <= iteration and r.get("kind") != "test"]
+    write_text(run.metrics, "".join(json.dumps(r) + "\n" for r in kept))
 
 
 def _train_record(iteration: int, total: int, size: int, cfg: Config, window: Window, lr: float) -> dict[str, Any]:
