@@ -48,7 +48,13 @@ lint: install
 $(MINI)/.complete: | install
 	$(BIN)/nlx data synth $(MINI) --preset mini --seed 0
 
-data: $(if $(filter mini,$(PRESET)),$(MINI)/.complete)
+# The mini preset's "ImageNet": one 2D network per depth, pretrained on single frames (in parallel, 1 thread each).
+$(MINI)/pretrained/.complete: $(MINI)/.complete
+	OMP_NUM_THREADS=1 $(BIN)/nlx data pretrain $(MINI) --preset mini --depths 50 & p50=$$!; \
+	OMP_NUM_THREADS=1 $(BIN)/nlx data pretrain $(MINI) --preset mini --depths 101 & p101=$$!; \
+	wait $$p50 && wait $$p101 && touch $@
+
+data: $(if $(filter mini,$(PRESET)),$(MINI)/.complete $(MINI)/pretrained/.complete)
 
 reproduce: install data
 	$(BIN)/nlx sweep ablations/table2a.yaml ablations/table2b.yaml ablations/table2c.yaml ablations/table2d.yaml \

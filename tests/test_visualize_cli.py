@@ -133,7 +133,7 @@ def test_report_section_measures_the_flashes_and_is_deterministic(run: Path, tmp
     md = section.markdown
     assert "![What a non-local block attends to (Figures 1 and 3)](figures/attention.png)" in md
     assert f"block {BLOCK}" in md and "val/00000.mp4, val/00001.mp4, val/00002.mp4" in md
-    assert "| shown | 3 | 6 |" in md and "| first 48 | 8 | " in md  # one query per flash the clips sample
+    assert "| shown | 3 | 7 |" in md and "| first 48 | 8 | " in md  # one query per flash the clips sample
     assert "| first 48, control: input similarity | 8 | " in md and "| — |" in md
     assert "**Verdict:** " in md and "that uniform weights would give" in md and "input alone." in md
     assert "data:image/png;base64," in section.html and r"\includegraphics" in section.latex
@@ -141,8 +141,10 @@ def test_report_section_measures_the_flashes_and_is_deterministic(run: Path, tmp
     assert (results / "figures" / "attention.pdf").is_file()
     again = attention_section(report, results.parent / "b")  # elsewhere: the run is found in ../results
     assert again == section and (results.parent / "b" / "figures" / "attention.png").read_bytes() == png
-    write_report(report, tmp_path / "c", formats=("md",), figures=False)
-    assert "## What a non-local block attends to" in (tmp_path / "c" / "REPORT.md").read_text()
+    write_report(report, tmp_path / "c", formats=("md",), figures=False)  # the section draws: not without figures
+    assert "## What a non-local block attends to" not in (tmp_path / "c" / "REPORT.md").read_text()
+    write_report(report, tmp_path / "d", formats=("md",), figures=False, extra=[section])
+    assert "## What a non-local block attends to" in (tmp_path / "d" / "REPORT.md").read_text()
 
 
 def test_report_section_is_a_note_without_run_or_events(run: Path, smoke_data: Path, tmp_path: Path) -> None:

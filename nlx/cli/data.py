@@ -45,7 +45,7 @@ def pretrain(
     root: Path = typer.Argument(..., help="The generated dataset (weights go to ROOT/pretrained/r{depth}.pth)."),
     preset: str = typer.Option("mini", "--preset", help="The preset whose width and stem the 2D network takes."),
     depths: str = typer.Option("50,101", "--depths", help="ResNet depths to pretrain."),
-    iterations: int = typer.Option(1500, "--iterations", help="SGD iterations per network."),
+    iterations: int = typer.Option(1000, "--iterations", help="SGD iterations per network."),
     batch_size: int = typer.Option(32, "--batch-size"),
     lr: float = typer.Option(0.1, "--lr"),
     seed: int = typer.Option(0, "--seed"),

@@ -26,6 +26,7 @@ Why this measures what non-local blocks are for (see docs/data.md for the number
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import multiprocessing
@@ -37,10 +38,10 @@ from typing import Any
 import numpy as np
 
 from nlx.data.video import write_video
-from nlx.io import write_json, write_text
+from nlx.io import write_bytes, write_json, write_text
 
 CLASSES = ("different-shape-different-colour", "different-shape-same-colour", "same-shape-different-colour", "same-shape-same-colour")  # fmt: skip
-SHAPES = ("square", "hbar", "vbar")
+SHAPES = ("hbar", "vbar")
 COLOURS: dict[str, tuple[float, float, float]] = {
     "red": (0.95, 0.15, 0.1),
     "green": (0.1, 0.85, 0.2),
@@ -60,7 +61,7 @@ class SynthSpec:
     fps: int = 16
     period: int = 32
     flash_frames: int = 4
-    object_size: float = 0.3
+    object_size: float = 0.34
     noise: float = 0.12
     distractors: int = 2
     dim_prob: float = 0.25
@@ -276,6 +277,7 @@ def generate(out: Path, spec: SynthSpec, seed: int = 0, workers: int = 2, progre
     write_text(out / "classes.txt", "\n".join(CLASSES) + "\n")
     info = {"seed": seed, "spec": {k: v for k, v in asdict(spec).items() if k != "extras"}, "classes": list(CLASSES),
             "train_videos": spec.train_videos, "val_videos": spec.val_videos}  # fmt: skip
+    example_figure(out / "example.png", spec, seed)
     write_json(out / ".complete", info)
     return info
 
@@ -319,3 +321,35 @@ def render_frame(spec: SynthSpec, rng: np.random.Generator) -> tuple[np.ndarray,
         _distractors(video, SynthSpec(**{**asdict(one), "period": 1, "flash_frames": 1}), obj, rng)
     video += rng.normal(0.0, spec.noise, size=video.shape)
     return (np.clip(video[0], 0, 1) * 255).astype(np.uint8), shape * len(spec.colours) + colour
+
+
+def example_figure(path: Path, spec: SynthSpec, seed: int = 0, frames: int = 8) -> None:
+    """A PNG of one generated video: ``frames`` frames over one period, flashes outlined (docs/data.md)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sample = next(s for _, s in iter_split(8, spec, seed, "val") if s.label == 1)
+    video = render(sample, spec)
+    flashes = events(sample, spec)
+    first = min(fl.frames[0] for fl in flashes if fl.source == 0) % (spec.period // frames)
+    shown = [first + round(i * spec.period / frames) for i in range(frames)]  # one period, both flashes in it
+    fig, axes = plt.subplots(1, frames, figsize=(1.6 * frames, 2.1))
+    for ax, f in zip(axes, shown, strict=True):
+        ax.imshow(video[f], interpolation="nearest")
+        ax.set_title(f"frame {f}", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for flash in (fl for fl in flashes if f in fl.frames):
+            r = _object_pixels(spec) * 0.75
+            cy, cx = flash.center
+            ax.add_patch(plt.Rectangle((cx - r, cy - r), 2 * r, 2 * r, fill=False, lw=1.2, ec="white"))
+            ax.text(cx - r + 1, cy + r - 1, "AB"[flash.source], color="white", fontsize=8, ha="left", va="bottom")
+    fig.suptitle(f"class: {CLASSES[sample.label]}  (source A, source B: same colour, different orientation)", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    write_bytes(path, buf.getvalue())
