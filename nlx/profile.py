@@ -28,7 +28,12 @@ class ModelProfile:
 
 def count_params(model: nn.Module) -> tuple[int, int]:
     """(parameters outside BatchNorm, BatchNorm affine parameters)."""
-    bn = sum(p.numel() for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) for p in m.parameters(recurse=False))
+    bn = sum(
+        p.numel()
+        for m in model.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm)
+        for p in m.parameters(recurse=False)
+    )
     total = sum(p.numel() for p in model.parameters())
     return total - bn, bn
 

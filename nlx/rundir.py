@@ -1,13 +1,13 @@
 """The run directory: plain files that survive rsync, with ``final.json`` written last as the completion mark.
 
-    <run>/config.yaml      resolved config
-    <run>/meta.json        provenance (git sha and dirty flag, versions, host, device, times) and status
-    <run>/metrics.jsonl    one JSON object per logged step or evaluation
-    <run>/log.txt          the human log
-    <run>/checkpoints/     ckpt_<iteration>.pt (model, optimiser, scheduler, scaler, RNG, iteration)
-    <run>/model_final.pt   final weights (what ``init_from`` and ``nlx eval`` read)
-    <run>/final.json       test metrics, params, FLOPs, wall time, skipped videos: written last
-    <run>/.lock            held (flock) while a process works on the run
+<run>/config.yaml      resolved config
+<run>/meta.json        provenance (git sha and dirty flag, versions, host, device, times) and status
+<run>/metrics.jsonl    one JSON object per logged step or evaluation
+<run>/log.txt          the human log
+<run>/checkpoints/     ckpt_<iteration>.pt (model, optimiser, scheduler, scaler, RNG, iteration)
+<run>/model_final.pt   final weights (what ``init_from`` and ``nlx eval`` read)
+<run>/final.json       test metrics, params, FLOPs, wall time, skipped videos: written last
+<run>/.lock            held (flock) while a process works on the run
 """
 
 from __future__ import annotations

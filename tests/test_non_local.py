@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from nlx.models import INSTANTIATIONS, SCOPES, NonLocalBlock
+from nlx.models import non_local as nl
 
 COMBOS = [
     (inst, scope, sub, pos)
@@ -30,7 +31,9 @@ def _perturb(block: NonLocalBlock) -> NonLocalBlock:
 @pytest.mark.parametrize("inst,scope,sub,pos", COMBOS)
 @pytest.mark.parametrize("norm", ["bn", "none"])
 def test_identity_at_init(inst: str, scope: str, sub: bool, pos: str, norm: str) -> None:
-    block = NonLocalBlock(16, instantiation=inst, scope=scope, subsample=sub, subsample_position=pos, norm=norm)
+    block = NonLocalBlock(
+        16, instantiation=inst, scope=scope, subsample=sub, subsample_position=pos, norm=norm
+    )
     x = torch.randn(2, 16, 3, 5, 6)
     for mode in (block.train, block.eval):
         mode()
@@ -47,12 +50,19 @@ def test_images_and_sequences(shape: tuple[int, ...], inst: str) -> None:
     assert not torch.equal(y, x)
 
 
-@pytest.mark.parametrize("inst,scope,sub,pos", COMBOS)
-@pytest.mark.parametrize("scale", [False, True])
-def test_fast_equals_naive(inst: str, scope: str, sub: bool, pos: str, scale: bool) -> None:
-    if scale and inst == "concatenation":
-        pytest.skip("concatenation has no dot product to scale")
-    block = NonLocalBlock(8, instantiation=inst, scope=scope, subsample=sub, subsample_position=pos, scale=scale)
+@pytest.mark.parametrize(
+    "inst,scope,sub,pos,scale",
+    [(*c, scale) for c in COMBOS for scale in (False, True) if not (scale and c[0] == "concatenation")],
+)  # concatenation has no dot product to scale
+@pytest.mark.parametrize("branch", ["materialise", "sdpa"])
+def test_fast_equals_naive(
+    monkeypatch: pytest.MonkeyPatch, inst: str, scope: str, sub: bool, pos: str, scale: bool, branch: str
+) -> None:
+    """Every fast path, on both CPU branches (small maps: fused softmax; large: SDPA), against Eqs. 2-5."""
+    monkeypatch.setattr(nl, "CPU_MATERIALISE_ENTRIES", 1 << 40 if branch == "materialise" else 0)
+    block = NonLocalBlock(
+        8, instantiation=inst, scope=scope, subsample=sub, subsample_position=pos, scale=scale
+    )
     block = _perturb(block).double()
     x = torch.randn(2, 8, 3, 5, 4, dtype=torch.float64)
     probe = torch.randn(2, 8, 3, 5, 4, dtype=torch.float64)

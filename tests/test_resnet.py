@@ -19,11 +19,17 @@ from nlx.models import (
 from nlx.models.resnet import Bottleneck
 from nlx.profile import profile
 
-SMOKE_STEM = Stem(conv1_stride=(1, 2, 2), pool1=Pool((3, 3, 3), (2, 2, 2), (1, 0, 0)), pool2=Pool((3, 1, 1), (2, 1, 1), (1, 0, 0)))
+SMOKE_STEM = Stem(
+    conv1_stride=(1, 2, 2),
+    pool1=Pool((3, 3, 3), (2, 2, 2), (1, 0, 0)),
+    pool2=Pool((3, 1, 1), (2, 1, 1), (1, 0, 0)),
+)
 
 
 def test_registry_names() -> None:
-    assert {"c2d_r50", "c2d_r101", "i3d_r50", "i3d_r101", "i3d_3x3x3_r50", "i3d_3x3x3_r101"} <= set(list_models())
+    assert {"c2d_r50", "c2d_r101", "i3d_r50", "i3d_r101", "i3d_3x3x3_r50", "i3d_3x3x3_r101"} <= set(
+        list_models()
+    )
     with pytest.raises(KeyError, match="unknown model"):
         create_model("c3d_r18")
 
@@ -50,12 +56,16 @@ def test_table1_feature_map_sizes() -> None:
     model = create_model("c2d_r50").to("meta")
     sizes = {}
     for s in (2, 3, 4, 5):
-        getattr(model, f"res{s}").register_forward_hook(lambda m, i, o, s=s: sizes.__setitem__(s, tuple(o.shape[2:])))
+        getattr(model, f"res{s}").register_forward_hook(
+            lambda m, i, o, s=s: sizes.__setitem__(s, tuple(o.shape[2:]))
+        )
     model(torch.empty(1, 3, 32, 224, 224, device="meta"))
     assert sizes == {2: (8, 55, 55), 3: (4, 28, 28), 4: (4, 14, 14), 5: (4, 7, 7)}
 
 
-@pytest.mark.parametrize("name,tv", [("c2d_r50", torchvision.models.resnet50), ("c2d_r101", torchvision.models.resnet101)])
+@pytest.mark.parametrize(
+    "name,tv", [("c2d_r50", torchvision.models.resnet50), ("c2d_r101", torchvision.models.resnet101)]
+)
 def test_c2d_params_equal_torchvision(name: str, tv: type) -> None:
     ours = sum(p.numel() for p in create_model(name, num_classes=400).parameters())
     theirs = sum(p.numel() for p in tv(weights=None, num_classes=400).parameters())
@@ -71,11 +81,16 @@ def _temporal_kernels(model: VideoResNet, conv: str) -> dict[int, list[int]]:
 def test_i3d_inflates_one_kernel_in_every_two_blocks() -> None:
     i3d = create_model("i3d_r50")
     assert i3d.conv1.kernel_size == (5, 7, 7)
-    assert _temporal_kernels(i3d, "conv_a") == {2: [3, 3, 3], 3: [3, 1, 3, 1], 4: [3, 1, 3, 1, 3, 1], 5: [1, 3, 1]}
-    assert set(sum(_temporal_kernels(i3d, "conv_b").values(), [])) == {1}
+    assert _temporal_kernels(i3d, "conv_a") == {
+        2: [3, 3, 3],
+        3: [3, 1, 3, 1],
+        4: [3, 1, 3, 1, 3, 1],
+        5: [1, 3, 1],
+    }
+    assert {k for ks in _temporal_kernels(i3d, "conv_b").values() for k in ks} == {1}
     i3d333 = create_model("i3d_3x3x3_r101")
     assert _temporal_kernels(i3d333, "conv_b")[4] == [3 if i % 2 == 0 else 1 for i in range(23)]
-    assert set(sum(_temporal_kernels(i3d333, "conv_a").values(), [])) == {1}
+    assert {k for ks in _temporal_kernels(i3d333, "conv_a").values() for k in ks} == {1}
     c2d = create_model("c2d_r50")
     assert c2d.conv1.kernel_size == (1, 7, 7)
     assert {k for ks in _temporal_kernels(c2d, "conv_a").values() for k in ks} == {1}

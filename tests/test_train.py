@@ -37,7 +37,9 @@ def test_train_then_eval_end_to_end(smoke_data: Path, tmp_path: Path, cli) -> No
     for name in ("config.yaml", "meta.json", "metrics.jsonl", "final.json", "log.txt", "model_final.pt"):
         assert (out / name).is_file(), name
     final = json.loads((out / "final.json").read_text())
-    assert set(final["metrics"]) == {"top1", "top5"} and final["test_videos"] == 8 and final["test_views"] == 2
+    assert (
+        set(final["metrics"]) == {"top1", "top5"} and final["test_videos"] == 8 and final["test_views"] == 2
+    )
     assert final["params"] > 0 and final["flops"] > 0 and final["iterations"] == 4
     meta = json.loads((out / "meta.json").read_text())
     assert meta["status"] == "done" and meta["git"]["sha"] and "torch" in meta["versions"]
@@ -87,7 +89,9 @@ def test_started_run_needs_resume(smoke_data: Path, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_nan_loss_fails_the_run(smoke_data: Path, tmp_path: Path, cli) -> None:
     out = tmp_path / "nan"
-    result = cli("train", "smoke", f"data.root={smoke_data}", "optim.lr=1e30", "optim.steps=[100]", "--out", out)
+    result = cli(
+        "train", "smoke", f"data.root={smoke_data}", "optim.lr=1e30", "optim.steps=[100]", "--out", out
+    )
     assert result.code == 1
     meta = json.loads((out / "meta.json").read_text())
     assert meta["status"] == "failed" and "loss is" in meta["reason"]
@@ -107,7 +111,9 @@ def test_nan_loss_fails_the_run(smoke_data: Path, tmp_path: Path, cli) -> None:
         ("model.num_classes=7", "model.num_classes: 7, but the training set"),
     ],
 )
-def test_bad_config_is_one_line_exit_2(override: str, message: str, smoke_data: Path, tmp_path: Path, cli) -> None:
+def test_bad_config_is_one_line_exit_2(
+    override: str, message: str, smoke_data: Path, tmp_path: Path, cli
+) -> None:
     result = cli("train", "smoke", f"data.root={smoke_data}", override, "--out", tmp_path / "bad")
     assert result.code == 2
     assert message in result.err
@@ -120,7 +126,11 @@ def test_missing_data_is_exit_2(tmp_path: Path, cli) -> None:
 
 
 def test_lr_schedule_steps_and_warmup() -> None:
-    cfg = load_preset("paper").resolve(None, None, ["optim.warmup_iterations=100", "optim.warmup_factor=0.1"]).optim
+    cfg = (
+        load_preset("paper")
+        .resolve(None, None, ["optim.warmup_iterations=100", "optim.warmup_factor=0.1"])
+        .optim
+    )
     assert lr_factor(0, cfg) == pytest.approx(0.1)
     assert lr_factor(50, cfg) == pytest.approx(0.55)
     assert lr_factor(100, cfg) == 1.0 and lr_factor(149_999, cfg) == 1.0
@@ -134,7 +144,9 @@ def test_weight_decay_groups() -> None:
     cfg = load_preset("smoke").resolve()
     model = build_model(cfg.model)
     assert len(parameter_groups(model, cfg.optim)) == 1
-    groups = parameter_groups(model, load_preset("smoke").resolve(None, None, ["optim.wd_exclude_bn_bias=true"]).optim)
+    groups = parameter_groups(
+        model, load_preset("smoke").resolve(None, None, ["optim.wd_exclude_bn_bias=true"]).optim
+    )
     decay, rest = groups
     assert all(p.ndim > 1 for p in decay["params"]) and rest["weight_decay"] == 0.0
     assert sum(p.numel() for g in groups for p in g["params"]) == sum(p.numel() for p in model.parameters())
@@ -143,22 +155,51 @@ def test_weight_decay_groups() -> None:
 @pytest.mark.slow
 def test_ddp_two_processes_match_one(smoke_data: Path, tmp_path: Path) -> None:
     """gloo on CPU: 2 processes × 2 clips reach the weights of 1 process × 4 clips (BN frozen, no dropout)."""
-    common = ["smoke", f"data.root={smoke_data}", "model.freeze_bn=true", "model.dropout=0.0", "optim.iterations=3",
-              "model.non_local.blocks=res4", "eval.every=100"]  # fmt: skip
+    common = [
+        "smoke",
+        f"data.root={smoke_data}",
+        "model.freeze_bn=true",
+        "model.dropout=0.0",
+        "optim.iterations=3",
+        "model.non_local.blocks=res4",
+        "eval.every=100",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     single = subprocess.run([sys.executable, "-m", "nlx", "train", *common, "--out", str(tmp_path / "one")],
                             env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert single.returncode == 0, single.stderr[-2000:]
     multi = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "nlx", "train",
-         *common, "--out", str(tmp_path / "two")],
-        env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node=2",
+            "-m",
+            "nlx",
+            "train",
+            *common,
+            "--out",
+            str(tmp_path / "two"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert multi.returncode == 0, multi.stderr[-2000:]
     meta = json.loads((tmp_path / "two" / "meta.json").read_text())
     assert meta["world_size"] == 2
     a, b = weights(tmp_path / "one"), weights(tmp_path / "two")
-    changed = [k for k in a if k.endswith("weight") and not torch.equal(a[k], torch.load(tmp_path / "one" / "checkpoints" / "ckpt_00000002.pt", weights_only=True)["model"][k])]
+    changed = [
+        k
+        for k in a
+        if k.endswith("weight")
+        and not torch.equal(
+            a[k],
+            torch.load(tmp_path / "one" / "checkpoints" / "ckpt_00000002.pt", weights_only=True)["model"][k],
+        )
+    ]
     assert changed  # training moved the weights
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)

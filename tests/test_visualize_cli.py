@@ -141,7 +141,9 @@ def test_report_section_measures_the_flashes_and_is_deterministic(run: Path, tmp
     assert (results / "figures" / "attention.pdf").is_file()
     again = attention_section(report, results.parent / "b")  # elsewhere: the run is found in ../results
     assert again == section and (results.parent / "b" / "figures" / "attention.png").read_bytes() == png
-    write_report(report, tmp_path / "c", formats=("md",), figures=False)  # the section draws: not without figures
+    write_report(
+        report, tmp_path / "c", formats=("md",), figures=False
+    )  # the section draws: not without figures
     assert "## What a non-local block attends to" not in (tmp_path / "c" / "REPORT.md").read_text()
     write_report(report, tmp_path / "d", formats=("md",), figures=False, extra=[section])
     assert "## What a non-local block attends to" in (tmp_path / "d" / "REPORT.md").read_text()

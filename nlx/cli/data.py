@@ -8,7 +8,10 @@ import typer
 
 from nlx.cli.output import console
 
-data_app = typer.Typer(help="The generated mini benchmark: videos (synth) and its single-frame \"ImageNet\" (pretrain).", no_args_is_help=True)
+data_app = typer.Typer(
+    help='The generated mini benchmark: videos (synth) and its single-frame "ImageNet" (pretrain).',
+    no_args_is_help=True,
+)
 
 
 @data_app.command("synth")
@@ -19,7 +22,10 @@ def synth(
     workers: int = typer.Option(2, "--workers", help="Processes that render and encode."),
     force: bool = typer.Option(False, "--force", help="Regenerate even if OUT is complete."),
 ) -> None:
-    """Generate the [bold]mini[/bold] benchmark: two distant flashes whose relation is the label (docs/data.md)."""
+    """Generate the [bold]mini[/bold] benchmark: two distant flashes whose relation is the label.
+
+    See docs/data.md.
+    """
     from rich.progress import Progress
 
     from nlx.data.synth import PRESETS, generate
@@ -36,14 +42,27 @@ def synth(
             return
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task(f"rendering {preset}", total=None)
-        info = generate(out, PRESETS[preset], seed=seed, workers=workers, progress=lambda d, n: progress.update(task, completed=d, total=n))
-    console.print(f"[green]wrote[/green] {out}: {info['train_videos']} train + {info['val_videos']} val videos, 4 classes")
+        info = generate(
+            out,
+            PRESETS[preset],
+            seed=seed,
+            workers=workers,
+            progress=lambda d, n: progress.update(task, completed=d, total=n),
+        )
+    console.print(
+        f"[green]wrote[/green] {out}: {info['train_videos']} train + {info['val_videos']} val videos,"
+        " 4 classes"
+    )
 
 
 @data_app.command("pretrain")
 def pretrain(
-    root: Path = typer.Argument(..., help="The generated dataset (weights go to ROOT/pretrained/r{depth}.pth)."),
-    preset: str = typer.Option("mini", "--preset", help="The preset whose width and stem the 2D network takes."),
+    root: Path = typer.Argument(
+        ..., help="The generated dataset (weights go to ROOT/pretrained/r{depth}.pth)."
+    ),
+    preset: str = typer.Option(
+        "mini", "--preset", help="The preset whose width and stem the 2D network takes."
+    ),
     depths: str = typer.Option("50,101", "--depths", help="ResNet depths to pretrain."),
     iterations: int = typer.Option(1000, "--iterations", help="SGD iterations per network."),
     batch_size: int = typer.Option(32, "--batch-size"),
@@ -69,7 +88,10 @@ def pretrain(
             continue
         console.print(f"pretraining ResNet-{depth} on single frames ({iterations} iterations)")
         summary = pretrain_2d(cfg, f"c2d_r{depth}", spec, out, train)
-        console.print(f"[green]wrote[/green] {out}: top-1 {summary['train_top1']:.1f}% on the last 10% of training, {summary['seconds']:.0f} s")
+        console.print(
+            f"[green]wrote[/green] {out}: top-1 {summary['train_top1']:.1f}% on the last 10% of training,"
+            f" {summary['seconds']:.0f} s"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -11,7 +11,9 @@ from nlx.cli.output import Format, console, print_json, print_table
 
 def evaluate(
     target: Path = typer.Argument(..., help="A run directory or a checkpoint file."),
-    overrides: list[str] = typer.Argument(None, help="Overrides, e.g. [cyan]eval.test_clips=30 eval.test_crops=3[/cyan]."),
+    overrides: list[str] = typer.Argument(
+        None, help="Overrides, e.g. [cyan]eval.test_clips=30 eval.test_crops=3[/cyan]."
+    ),
     fmt: Format = typer.Option(Format.table, "--format", help="table or json"),
 ) -> None:
     """Multi-view test (Sec. 4.1): top-1/top-5 (or mAP) over the validation split.
@@ -25,7 +27,11 @@ def evaluate(
         print_json(result)
         return
     rows = [[k, f"{v:.2f}"] for k, v in result["metrics"].items()]
-    rows += [["videos", result["test_videos"]], ["views per video", result["test_views"]], ["skipped videos", result["skipped_videos"]]]
+    rows += [
+        ["videos", result["test_videos"]],
+        ["views per video", result["test_views"]],
+        ["skipped videos", result["skipped_videos"]],
+    ]
     print_table(f"eval {target}", ["metric", "value"], rows, justify_right=("value",))
     console.print(f"[dim]weights: {result['weights']}[/dim]", highlight=False)
 

@@ -24,7 +24,12 @@ def print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
-def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]], justify_right: Sequence[str] = ()) -> None:
+def print_table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    justify_right: Sequence[str] = (),
+) -> None:
     table = Table(title=title, header_style="bold")
     for col in columns:
         table.add_column(col, justify="right" if col in justify_right else "left")

@@ -26,12 +26,23 @@ def profile(
         print_json(rows)
         return
     table = [
-        [r["row"], f"{r['params'] / 1e6:.2f}M", f"{r['flops'] / 1e9:.2f}G", f"{r['params_ratio']:.2f}×", f"{r['flops_ratio']:.2f}×", r["input"]]
+        [
+            r["row"],
+            f"{r['params'] / 1e6:.2f}M",
+            f"{r['flops'] / 1e9:.2f}G",
+            f"{r['params_ratio']:.2f}×",
+            f"{r['flops_ratio']:.2f}×",
+            r["input"],
+        ]
         for r in rows
     ]
-    print_table(f"profile ({preset} preset)", ["row", "params", "FLOPs", "params ×", "FLOPs ×", "input"], table,
-                justify_right=("params", "FLOPs", "params ×", "FLOPs ×"))  # fmt: skip
-    console.print("[dim]params: convolutions, non-local blocks and fc, without BN; FLOPs: multiply-adds[/dim]")
+    ratios = ("params", "FLOPs", "params ×", "FLOPs ×")
+    print_table(
+        f"profile ({preset} preset)", [*ratios[:2], *ratios[2:], "input"], table, justify_right=ratios
+    )
+    console.print(
+        "[dim]params: convolutions, non-local blocks and fc, without BN; FLOPs: multiply-adds[/dim]"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -16,9 +16,13 @@ def train(
     overrides: list[str] = typer.Argument(None, help="Overrides, [cyan]key.path=value[/cyan] (YAML values)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Run directory (default: results/<run id>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in --out."),
-    variant: str | None = typer.Option(None, "--variant", help="A variant of the preset, e.g. long (Table 2g)."),
+    variant: str | None = typer.Option(
+        None, "--variant", help="A variant of the preset, e.g. long (Table 2g)."
+    ),
     device: str | None = typer.Option(None, "--device", help="auto, cpu or cuda (runtime.device)."),
-    gpus: int = typer.Option(1, "--gpus", help="Processes on this node through torchrun (one per GPU; gloo on CPU)."),
+    gpus: int = typer.Option(
+        1, "--gpus", help="Processes on this node through torchrun (one per GPU; gloo on CPU)."
+    ),
 ) -> None:
     """Train a model and test it with the multi-view protocol of Sec. 4.1.
 
@@ -71,7 +75,16 @@ def _exec_torchrun(gpus: int, out: Path) -> None:
         cleaned.append(a)
     if "--out" not in cleaned and "-o" not in cleaned:
         cleaned += ["--out", str(out)]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={gpus}", "-m", "nlx", *cleaned]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={gpus}",
+        "-m",
+        "nlx",
+        *cleaned,
+    ]
     os.execv(sys.executable, cmd)
 
 

@@ -6,8 +6,8 @@ Unknown keys, wrong types and impossible values fail here, at load time, with th
 from __future__ import annotations
 
 import copy
-import re
 import dataclasses
+import re
 import types
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -91,7 +91,10 @@ def nest(dotted: Mapping[str, Any]) -> Tree:
 
 
 def parse_overrides(items: Iterable[str]) -> Tree:
-    """``["optim.lr=0.1", "model.non_local.blocks=[[4, 4]]"]`` as a nested tree; values are YAML scalars/lists."""
+    """``["optim.lr=0.1", "model.non_local.blocks=[[4, 4]]"]`` as a nested tree.
+
+    Values are YAML scalars or lists.
+    """
     dotted: Tree = {}
     for item in items:
         key, sep, raw = item.partition("=")
@@ -155,7 +158,9 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
         if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis) and len(value) != len(args):
             raise ConfigError(f"{path}: expected {len(args)} values, got {len(value)}")
         item_types = [args[0]] * len(value) if (origin is list or args[1:] == (Ellipsis,)) else list(args)
-        items = [_convert(t, v, f"{path}[{i}]") for i, (t, v) in enumerate(zip(item_types, value, strict=True))]
+        items = [
+            _convert(t, v, f"{path}[{i}]") for i, (t, v) in enumerate(zip(item_types, value, strict=True))
+        ]
         return tuple(items) if origin is tuple else items
     if tp is bool:
         if isinstance(value, bool):
@@ -218,7 +223,9 @@ def config_from_tree(tree: Mapping[str, Any]) -> Config:
     return build(Config, tree)
 
 
-def load_config(path: Path | None = None, overrides: Iterable[str] = (), base: Mapping[str, Any] | None = None) -> Config:
+def load_config(
+    path: Path | None = None, overrides: Iterable[str] = (), base: Mapping[str, Any] | None = None
+) -> Config:
     """A :class:`Config` from an optional base tree, a YAML file (with its ``base:`` chain) and overrides."""
     tree: Tree = dict(base or {})
     if path is not None:

@@ -58,7 +58,9 @@ class Preset:
         if variant is not None:
             if variant not in self.variants:
                 known = ", ".join(self.variants) or "none"
-                raise ConfigError(f"variant {variant!r} is not defined by preset {self.name} (defined: {known})")
+                raise ConfigError(
+                    f"variant {variant!r} is not defined by preset {self.name} (defined: {known})"
+                )
             tree = deep_merge(tree, self.variants[variant])
         tree = deep_merge(tree, nest(row or {}))
         return deep_merge(tree, parse_overrides(overrides))

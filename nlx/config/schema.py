@@ -35,7 +35,9 @@ class NonLocalConfig:
     """Which non-local blocks a model has: a named placement or explicit [stage, index] pairs."""
 
     blocks: str | int | list[tuple[int, int]] = "none"
-    instantiation: Literal["gaussian", "embedded_gaussian", "dot_product", "concatenation"] = "embedded_gaussian"
+    instantiation: Literal["gaussian", "embedded_gaussian", "dot_product", "concatenation"] = (
+        "embedded_gaussian"
+    )
     scope: Literal["spacetime", "space", "time"] = "spacetime"
     subsample: bool = True
     subsample_position: Literal["after", "before"] = "after"
@@ -154,7 +156,7 @@ class OptimConfig:
         _require(0 <= self.momentum < 1, f"{path}.momentum", "a value in [0, 1)")
         _require(self.weight_decay >= 0, f"{path}.weight_decay", "a non-negative value")
         _require(self.iterations >= 1, f"{path}.iterations", "a positive integer")
-        _require(list(self.steps) == sorted(self.steps) and all(0 < s for s in self.steps),
+        _require(list(self.steps) == sorted(self.steps) and all(s > 0 for s in self.steps),
                  f"{path}.steps", "increasing positive iteration numbers")  # fmt: skip
         _require(0 < self.lr_decay <= 1, f"{path}.lr_decay", "a factor in (0, 1]")
         _require(0 <= self.warmup_iterations < self.iterations, f"{path}.warmup_iterations",
@@ -180,7 +182,11 @@ class EvalConfig:
         _require(self.every >= 1, f"{path}.every", "a positive number of iterations")
         _require(self.test_clips >= 1, f"{path}.test_clips", "a positive number of clips")
         _require(self.batch_size >= 1, f"{path}.batch_size", "a positive integer")
-        _require(self.val_videos is None or self.val_videos >= 1, f"{path}.val_videos", "a positive integer or null")
+        _require(
+            self.val_videos is None or self.val_videos >= 1,
+            f"{path}.val_videos",
+            "a positive integer or null",
+        )
 
 
 @dataclass(frozen=True)

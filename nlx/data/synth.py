@@ -40,7 +40,12 @@ import numpy as np
 from nlx.data.video import write_video
 from nlx.io import write_bytes, write_json, write_text
 
-CLASSES = ("different-shape-different-colour", "different-shape-same-colour", "same-shape-different-colour", "same-shape-same-colour")  # fmt: skip
+CLASSES = (
+    "different-shape-different-colour",
+    "different-shape-same-colour",
+    "same-shape-different-colour",
+    "same-shape-same-colour",
+)
 SHAPES = ("hbar", "vbar")
 COLOURS: dict[str, tuple[float, float, float]] = {
     "red": (0.95, 0.15, 0.1),
@@ -206,7 +211,7 @@ def _background(spec: SynthSpec, rng: np.random.Generator) -> np.ndarray:
     vy, vx = rng.uniform(-0.3, 0.3, size=2)
     frames = np.empty((t, h, h, 3), dtype=np.float64)
     for i in range(t):
-        oy, ox = int(round(8 + vy * i)) % 8, int(round(8 + vx * i)) % 8
+        oy, ox = round(8 + vy * i) % 8, round(8 + vx * i) % 8
         frames[i] = up[oy : oy + h, ox : ox + h]
     return 0.3 + 0.15 * frames
 
@@ -215,10 +220,14 @@ def _position(quadrant: int, h: int, obj: int, rng: np.random.Generator) -> tupl
     qy, qx = divmod(quadrant, 2)
     half = h // 2
     lo, hi = obj // 2 + 1, half - obj // 2 - 1
-    return qy * half + int(rng.integers(lo, max(lo + 1, hi))), qx * half + int(rng.integers(lo, max(lo + 1, hi)))
+    return qy * half + int(rng.integers(lo, max(lo + 1, hi))), qx * half + int(
+        rng.integers(lo, max(lo + 1, hi))
+    )
 
 
-def _paste(video: np.ndarray, frames: list[int], mask: np.ndarray, colour: np.ndarray, cy: int, cx: int) -> None:
+def _paste(
+    video: np.ndarray, frames: list[int], mask: np.ndarray, colour: np.ndarray, cy: int, cx: int
+) -> None:
     size = mask.shape[0]
     h, w = video.shape[1:3]
     y0, x0 = cy - size // 2, cx - size // 2
@@ -235,7 +244,14 @@ def _distractors(video: np.ndarray, spec: SynthSpec, obj: int, rng: np.random.Ge
         start = int(rng.integers(-spec.flash_frames + 1, t))
         frames = [f for f in range(start, start + spec.flash_frames) if 0 <= f < t]
         mask = _mask(spec.shapes[int(rng.integers(len(spec.shapes)))], obj, rng.uniform(-0.3, 0.3))
-        _paste(video, frames, mask, grey, int(rng.integers(obj // 2, h - obj // 2)), int(rng.integers(obj // 2, h - obj // 2)))
+        _paste(
+            video,
+            frames,
+            mask,
+            grey,
+            int(rng.integers(obj // 2, h - obj // 2)),
+            int(rng.integers(obj // 2, h - obj // 2)),
+        )
 
 
 def iter_split(n: int, spec: SynthSpec, seed: int, split: str) -> Iterator[tuple[str, Sample]]:
@@ -250,7 +266,13 @@ def _write_one(job: tuple[Path, Sample, SynthSpec]) -> None:
     write_video(path, render(sample, spec), fps=spec.fps)
 
 
-def generate(out: Path, spec: SynthSpec, seed: int = 0, workers: int = 2, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+def generate(
+    out: Path,
+    spec: SynthSpec,
+    seed: int = 0,
+    workers: int = 2,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
     """Write the dataset under ``out``: MP4s, ``train.txt`` / ``val.txt`` (``path label``), ``classes.txt``.
 
     Deterministic from ``seed``. ``.complete`` (the spec and seed as JSON) is written last: a folder
@@ -272,11 +294,20 @@ def generate(out: Path, spec: SynthSpec, seed: int = 0, workers: int = 2, progre
     for split, lines in lists.items():
         write_text(out / f"{split}.txt", "\n".join(lines) + "\n")
     for split in lists:
-        records = [_event_record(rel, s, spec) for rel, s, _ in ((str(p.relative_to(out)), smp, sp) for p, smp, sp in jobs) if rel.startswith(f"{split}/")]
+        records = [
+            _event_record(rel, s, spec)
+            for rel, s, _ in ((str(p.relative_to(out)), smp, sp) for p, smp, sp in jobs)
+            if rel.startswith(f"{split}/")
+        ]
         write_text(out / f"{split}_events.jsonl", "".join(json.dumps(r) + "\n" for r in records))
     write_text(out / "classes.txt", "\n".join(CLASSES) + "\n")
-    info = {"seed": seed, "spec": {k: v for k, v in asdict(spec).items() if k != "extras"}, "classes": list(CLASSES),
-            "train_videos": spec.train_videos, "val_videos": spec.val_videos}  # fmt: skip
+    info = {
+        "seed": seed,
+        "spec": {k: v for k, v in asdict(spec).items() if k != "extras"},
+        "classes": list(CLASSES),
+        "train_videos": spec.train_videos,
+        "val_videos": spec.val_videos,
+    }
     example_figure(out / "example.png", spec, seed)
     write_json(out / ".complete", info)
     return info
@@ -287,8 +318,16 @@ def _event_record(rel: str, sample: Sample, spec: SynthSpec) -> dict[str, Any]:
     return {
         "path": rel,
         "label": sample.label,
-        "flashes": [{"source": f.source, "frames": list(f.frames), "center_yx": list(f.center), "shape": f.shape,
-                     "colour": f.colour} for f in events(sample, spec)],  # fmt: skip
+        "flashes": [
+            {
+                "source": f.source,
+                "frames": list(f.frames),
+                "center_yx": list(f.center),
+                "shape": f.shape,
+                "colour": f.colour,
+            }
+            for f in events(sample, spec)
+        ],
     }
 
 
@@ -301,7 +340,9 @@ class _Serial:
     def __exit__(self, *exc: object) -> None:
         return None
 
-    def imap_unordered(self, fn: Callable[[Any], None], jobs: list[Any], chunksize: int = 1) -> Iterator[None]:
+    def imap_unordered(
+        self, fn: Callable[[Any], object], jobs: list[Any], chunksize: int = 1
+    ) -> Iterator[object]:
         return (fn(job) for job in jobs)
 
 
@@ -345,8 +386,13 @@ def example_figure(path: Path, spec: SynthSpec, seed: int = 0, frames: int = 8) 
             r = _object_pixels(spec) * 0.75
             cy, cx = flash.center
             ax.add_patch(plt.Rectangle((cx - r, cy - r), 2 * r, 2 * r, fill=False, lw=1.2, ec="white"))
-            ax.text(cx - r + 1, cy + r - 1, "AB"[flash.source], color="white", fontsize=8, ha="left", va="bottom")
-    fig.suptitle(f"class: {CLASSES[sample.label]}  (source A, source B: same colour, different orientation)", fontsize=9)
+            ax.text(
+                cx - r + 1, cy + r - 1, "AB"[flash.source], color="white", fontsize=8, ha="left", va="bottom"
+            )
+    fig.suptitle(
+        f"class: {CLASSES[sample.label]}  (source A, source B: same colour, different orientation)",
+        fontsize=9,
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()

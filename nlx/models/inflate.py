@@ -48,10 +48,12 @@ def read_state_dict(source: str | Path, depth: int) -> dict[str, Tensor]:
         return _torchvision_imagenet(depth)
     path = Path(source)
     if not path.is_file():
-        raise NlxError(f"{path}: ImageNet checkpoint not found (expected a torchvision ResNet-{depth} state dict)")
+        raise NlxError(
+            f"{path}: ImageNet checkpoint not found (expected a torchvision ResNet-{depth} state dict)"
+        )
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unreadable file is a user error
+    except Exception as err:
         raise NlxError(f"{path}: not a readable PyTorch state dict ({type(err).__name__})") from err
     for key in ("state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
@@ -67,14 +69,16 @@ def _torchvision_imagenet(depth: int) -> dict[str, Tensor]:
     weights = {50: ResNet50_Weights.IMAGENET1K_V1, 101: ResNet101_Weights.IMAGENET1K_V1}[depth]
     try:
         return weights.get_state_dict(progress=False)
-    except Exception as err:  # noqa: BLE001 - offline machines end here
+    except Exception as err:
         raise NlxError(
             f"could not fetch torchvision's {weights} ({type(err).__name__}); "
             "download it elsewhere and set model.pretrained to the file's path"
         ) from err
 
 
-def load_imagenet_2d(model: VideoResNet, state_2d: dict[str, Tensor], source: str = "checkpoint") -> InflationReport:
+def load_imagenet_2d(
+    model: VideoResNet, state_2d: dict[str, Tensor], source: str = "checkpoint"
+) -> InflationReport:
     """Copy or inflate ``state_2d`` (a torchvision ResNet) into ``model``; strict about everything else."""
     target = model.state_dict()
     updates: dict[str, Tensor] = {}
@@ -101,7 +105,9 @@ def load_imagenet_2d(model: VideoResNet, state_2d: dict[str, Tensor], source: st
     problems += [f"{k} is missing from the checkpoint" for k in missing]
     if problems:
         shown = "; ".join(problems[:3]) + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else "")
-        raise NlxError(f"{source}: does not match ResNet-{model.depth} at width {model.conv1.out_channels}: {shown}")
+        raise NlxError(
+            f"{source}: does not match ResNet-{model.depth} at width {model.conv1.out_channels}: {shown}"
+        )
     model.load_state_dict(updates, strict=False)
     kept = tuple(k for k in target if k not in updates)
     return InflationReport(copied=len(updates), inflated=tuple(inflated), kept_init=kept)

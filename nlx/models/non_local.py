@@ -77,7 +77,9 @@ def to_5d(x: Tensor) -> Tensor:
         return x.unsqueeze(2)
     if x.dim() == 3:
         return x[:, :, None, None, :]
-    raise ValueError(f"NonLocalBlock expects (B, C, L), (B, C, H, W) or (B, C, T, H, W); got {tuple(x.shape)}")
+    raise ValueError(
+        f"NonLocalBlock expects (B, C, L), (B, C, H, W) or (B, C, T, H, W); got {tuple(x.shape)}"
+    )
 
 
 def to_tokens(x: Tensor, scope: Scope) -> Tensor:
@@ -218,7 +220,9 @@ def _concat_attend(q: Tensor, k: Tensor, v: Tensor, w_f: Tensor) -> Tensor:
     zero = v.new_zeros(g, 1, d)
     s_v = torch.cat([v_sorted.flip(1).cumsum(1).flip(1), zero], dim=1)  # (G, M+1, d): Σ_{j'≥j}
     s_bv = torch.cat([bv.flip(1).cumsum(1).flip(1), zero], dim=1)  # (G, M+1, d)
-    first = torch.searchsorted(b_sorted.detach().contiguous(), (-a).detach().contiguous(), right=True)  # (G, N)
+    first = torch.searchsorted(
+        b_sorted.detach().contiguous(), (-a).detach().contiguous(), right=True
+    )  # (G, N)
     idx = first.unsqueeze(-1).expand(-1, -1, d)  # (G, N, d)
     y = a.unsqueeze(-1) * torch.gather(s_v, 1, idx) + torch.gather(s_bv, 1, idx)  # (G, N, d)
     return y / m
@@ -276,9 +280,11 @@ class NonLocalBlock(nn.Module):
         for conv in (self.theta, self.phi, self.g):
             if conv is not None:
                 self._init_weight(conv.weight)
+                assert conv.bias is not None
                 nn.init.zeros_(conv.bias)
         if self.w_f is not None:
             self._init_weight(self.w_f)
+        assert self.w_z.bias is not None
         nn.init.zeros_(self.w_z.bias)
         if self.bn is not None:
             self._init_weight(self.w_z.weight)

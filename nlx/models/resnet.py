@@ -128,6 +128,8 @@ def nonlocal_positions(name: str, depth: int, layout: Layout = "paper") -> tuple
     if name.startswith("res"):
         stage = int(name[3:])
         return ((stage, blocks[stage] - 2),)
+    res3: tuple[int, ...]
+    res4_r50: tuple[int, ...]
     if name == "5":
         res3, res4_r50 = (1, 3), (1, 3, 5)
     else:
@@ -144,7 +146,9 @@ def temporal_pattern(depth: int, inflation: Inflation) -> dict[int, tuple[int, .
     return {2: (1, 1, 1), 3: (1, 0, 1, 0), 4: tuple(1 - i % 2 for i in range(n4)), 5: (0, 1, 0)}
 
 
-def _conv_bn(cin: int, cout: int, kernel: Triple, stride: Triple = (1, 1, 1)) -> tuple[nn.Conv3d, nn.BatchNorm3d]:
+def _conv_bn(
+    cin: int, cout: int, kernel: Triple, stride: Triple = (1, 1, 1)
+) -> tuple[nn.Conv3d, nn.BatchNorm3d]:
     padding = (kernel[0] // 2, kernel[1] // 2, kernel[2] // 2)
     return nn.Conv3d(cin, cout, kernel, stride, padding, bias=False), nn.BatchNorm3d(cout)
 
@@ -218,8 +222,8 @@ class VideoResNet(nn.Module):
         self.conv1, self.bn1 = _conv_bn(in_channels, base, (t1, 7, 7), stem.conv1_stride)
         self.conv1.padding = (t1 // 2, 3, 3)
         self.relu = nn.ReLU(inplace=True)
-        self.pool1 = stem.pool1.module() if stem.pool1 else nn.Identity()
-        self.pool2 = stem.pool2.module() if stem.pool2 else nn.Identity()
+        self.pool1: nn.Module = stem.pool1.module() if stem.pool1 else nn.Identity()
+        self.pool2: nn.Module = stem.pool2.module() if stem.pool2 else nn.Identity()
         positions = self._check_positions(nonlocal_placement.positions(depth))
         cin = base
         for s, n in zip(STAGES, DEPTHS[depth], strict=True):
@@ -282,8 +286,9 @@ class VideoResNet(nn.Module):
     def features(self, x: Tensor) -> Tensor:
         """The res5 feature map (B, C, T', H', W') of clips (B, 3, T, H, W)."""
         x = self.pool1(self.relu(self.bn1(self.conv1(x))))
-        x = self.pool2(self.res2(x))
-        return self.res5(self.res4(self.res3(x)))
+        res2, res3, res4, res5 = self.stages
+        x = self.pool2(res2(x))
+        return res5(res4(res3(x)))
 
     def forward(self, x: Tensor, dense: bool = False) -> Tensor:
         """Logits (B, K) from the globally pooled features, or per position (B, K, T', H', W') if ``dense``.

@@ -72,8 +72,10 @@ def _read(path: Path) -> dict[str, Any]:
         raise NlxError(f"{path}: checkpoint not found")
     try:
         state = load_torch(path)
-    except Exception as err:  # noqa: BLE001 - unreadable or unsafe files are user errors
-        raise NlxError(f"{path}: not a readable nlx checkpoint ({type(err).__name__}: {str(err).splitlines()[0][:120]})") from err
+    except Exception as err:
+        raise NlxError(
+            f"{path}: not a readable nlx checkpoint ({type(err).__name__}: {str(err).splitlines()[0][:120]})"
+        ) from err
     if not isinstance(state, dict):
         raise NlxError(f"{path}: expected a checkpoint dict, got {type(state).__name__}")
     return state
@@ -106,7 +108,9 @@ def load_weights(model: nn.Module, weights: dict[str, torch.Tensor], source: str
             continue
         if value.shape != target[key].shape:
             if key.startswith("fc."):
-                notes.append(f"{key} {tuple(value.shape)} -> {tuple(target[key].shape)}: kept the new classifier")
+                notes.append(
+                    f"{key} {tuple(value.shape)} -> {tuple(target[key].shape)}: kept the new classifier"
+                )
                 continue
             problems.append(f"{key} has shape {tuple(value.shape)}, the model {tuple(target[key].shape)}")
             continue

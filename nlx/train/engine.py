@@ -14,7 +14,6 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import LRScheduler
 
 from nlx.config.schema import Config
 from nlx.train.metrics import accuracy, mean_average_precision, topk_correct
@@ -122,7 +121,9 @@ def any_rank(flag: bool, runtime: Runtime) -> bool:
 
 
 @torch.no_grad()
-def validate(model: nn.Module, batches: Iterator[dict[str, Any]], cfg: Config, runtime: Runtime) -> dict[str, float]:
+def validate(
+    model: nn.Module, batches: Iterator[dict[str, Any]], cfg: Config, runtime: Runtime
+) -> dict[str, float]:
     """Single-clip validation with the training jitter (the solid curves of Figure 4)."""
     model.eval()
     scores, labels, losses = [], [], []
@@ -166,7 +167,11 @@ def view_scores(model: nn.Module, views: Tensor, cfg: Config, runtime: Runtime) 
 
 @torch.no_grad()
 def test(
-    model: nn.Module, videos: Iterator[dict[str, Any]], cfg: Config, runtime: Runtime, on_video: Callable[[], None] | None = None
+    model: nn.Module,
+    videos: Iterator[dict[str, Any]],
+    cfg: Config,
+    runtime: Runtime,
+    on_video: Callable[[], None] | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Multi-view test of this rank's videos: (indices (N,), scores (N, K), labels (N[, K]))."""
     model.eval()
@@ -185,7 +190,9 @@ def test(
     return torch.tensor(indices), torch.stack(scores), torch.stack(labels)
 
 
-def gather(indices: Tensor, scores: Tensor, labels: Tensor, runtime: Runtime) -> tuple[Tensor, Tensor, Tensor]:
+def gather(
+    indices: Tensor, scores: Tensor, labels: Tensor, runtime: Runtime
+) -> tuple[Tensor, Tensor, Tensor]:
     """Collect every rank's test results on every rank (videos are sharded across ranks)."""
     if not runtime.distributed:
         return indices, scores, labels

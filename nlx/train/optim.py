@@ -14,7 +14,12 @@ def parameter_groups(model: nn.Module, cfg: OptimConfig) -> list[dict[str, objec
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if not cfg.wd_exclude_bn_bias:
         return [{"params": [p for _, p in trainable], "weight_decay": cfg.weight_decay}]
-    no_decay = {id(p) for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) for p in m.parameters(recurse=False)}
+    no_decay = {
+        id(p)
+        for m in model.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm)
+        for p in m.parameters(recurse=False)
+    }
     decay = [p for n, p in trainable if p.ndim > 1 and id(p) not in no_decay and not n.endswith(".bias")]
     rest = [p for _, p in trainable if all(p is not q for q in decay)]
     return [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
@@ -31,7 +36,10 @@ def lr_factor(iteration: int, cfg: OptimConfig) -> float:
 
 def build_optimizer(model: nn.Module, cfg: OptimConfig) -> tuple[Optimizer, LambdaLR]:
     optimizer = SGD(
-        parameter_groups(model, cfg), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0
+        parameter_groups(model, cfg),
+        lr=cfg.lr,
+        momentum=cfg.momentum,
+        nesterov=cfg.nesterov and cfg.momentum > 0,
     )
     scheduler = LambdaLR(optimizer, lambda it: lr_factor(it, cfg))
     return optimizer, scheduler

@@ -13,15 +13,15 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nlx.config.load import deep_merge
+from nlx.config.load import build, deep_merge
 from nlx.config.presets import Preset
 from nlx.config.schema import Config
-from nlx.config.load import build
 from nlx.data.synth import SynthSpec, render_frame
 from nlx.factory import build_model
 from nlx.io import save_torch, write_json
@@ -33,13 +33,15 @@ log = logging.getLogger("nlx.train")
 
 @dataclass(frozen=True)
 class PretrainSpec:
-    iterations: int = 1000
+    iterations: int = 1500
     batch_size: int = 32
     lr: float = 0.1
     seed: int = 0
 
 
-def frames_batch(spec: SynthSpec, cfg: Config, rng: np.random.Generator, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+def frames_batch(
+    spec: SynthSpec, cfg: Config, rng: np.random.Generator, n: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` single-frame clips (n, 3, 1, crop, crop) with the training jitter, and their classes."""
     images, labels = zip(*(render_frame(spec, rng) for _ in range(n)), strict=True)
     x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255  # (n, 3, H, W)
@@ -53,18 +55,32 @@ def frames_batch(spec: SynthSpec, cfg: Config, rng: np.random.Generator, n: int)
     return ((x - mean) / std).unsqueeze(2), torch.tensor(labels)  # (n, 3, 1, crop, crop)
 
 
-def pretrain_2d(preset: Preset, model_name: str, spec: SynthSpec, out: Path, train: PretrainSpec) -> dict[str, float]:
+def pretrain_2d(
+    preset: Preset, model_name: str, spec: SynthSpec, out: Path, train: PretrainSpec
+) -> dict[str, Any]:
     """Train ``model_name`` (a C2D) of ``preset`` on single frames; save its 2D weights to ``out``."""
     classes = len(spec.shapes) * len(spec.colours)
     # From scratch, as ImageNet training: the last BN of each residual block starts at γ = 0 ([17]).
-    tree = deep_merge(preset.tree, {"model": {"name": model_name, "num_classes": classes, "pretrained": "none",
-                                              "non_local": {"blocks": "none"}, "dropout": 0.0,
-                                              "zero_init_residual": True}})  # fmt: skip
+    tree = deep_merge(
+        preset.tree,
+        {
+            "model": {
+                "name": model_name,
+                "num_classes": classes,
+                "pretrained": "none",
+                "non_local": {"blocks": "none"},
+                "dropout": 0.0,
+                "zero_init_residual": True,
+            }
+        },
+    )
     cfg = build(Config, tree)
     torch.manual_seed(train.seed)
     rng = np.random.default_rng(train.seed)
     model = build_model(cfg.model)
-    optimizer = torch.optim.SGD(model.parameters(), lr=train.lr, momentum=0.9, weight_decay=cfg.optim.weight_decay)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=train.lr, momentum=0.9, weight_decay=cfg.optim.weight_decay
+    )
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=train.iterations)
     started, correct, seen = time.perf_counter(), 0, 0
     model.train()

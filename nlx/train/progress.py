@@ -8,7 +8,14 @@ from types import TracebackType
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 log = logging.getLogger("nlx.train")
 
@@ -41,12 +48,17 @@ class TrainProgress:
         return self
 
     def update(self, iteration: int, record: dict[str, Any]) -> None:
-        status = f"loss {record['loss']:.3f}  err {record['top1_err']:.1f}%  lr {record['lr']:.2g}  {record['clips_per_s']:.1f} clips/s"
+        status = (
+            f"loss {record['loss']:.3f}  err {record['top1_err']:.1f}%  lr {record['lr']:.2g}"
+            f"  {record['clips_per_s']:.1f} clips/s"
+        )
         if self._progress is not None:
             self._progress.update(self._task, completed=iteration, status=status)
         elif self.enabled:
             log.info("iteration %d/%d  %s", iteration, self.total, status)
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._progress is not None:
             self._progress.stop()

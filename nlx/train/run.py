@@ -62,8 +62,12 @@ def _now() -> str:
 def git_state() -> dict[str, Any]:
     root = Path(nlx.__file__).resolve().parents[1]
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, timeout=10)
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.SubprocessError):
         return {"sha": None, "dirty": None}
     if sha.returncode != 0:
@@ -123,12 +127,17 @@ def prepare_model(cfg: Config, out: Path, runtime: Runtime) -> nn.Module:
     else:
         report = init_pretrained(model, cfg.model)
         if report is not None:
-            log.info("ImageNet init: %d tensors copied, %d inflated; new: %d", report.copied, len(report.inflated), len(report.kept_init))
+            log.info(
+                "ImageNet init: %d tensors copied, %d inflated; new: %d",
+                report.copied,
+                len(report.inflated),
+                len(report.kept_init),
+            )
     if cfg.model.freeze_bn:
         freeze_bn(model)
     model.to(runtime.device)
     if cfg.runtime.channels_last:
-        model.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
+        model.to(memory_format=torch.channels_last_3d)
     if runtime.distributed and cfg.runtime.sync_bn and not cfg.model.freeze_bn:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     return model
@@ -136,7 +145,9 @@ def prepare_model(cfg: Config, out: Path, runtime: Runtime) -> nn.Module:
 
 def _check_classes(cfg: Config, num_classes: int, where: str) -> None:
     if cfg.model.num_classes != num_classes:
-        raise ConfigError(f"model.num_classes: {cfg.model.num_classes}, but {where} has {num_classes} classes")
+        raise ConfigError(
+            f"model.num_classes: {cfg.model.num_classes}, but {where} has {num_classes} classes"
+        )
 
 
 @contextlib.contextmanager
@@ -175,9 +186,13 @@ def train(cfg: Config, out: Path, *, resume: bool = False, argv: list[str] | Non
         teardown(runtime)
 
 
-def _train_locked(cfg: Config, run: RunDir, runtime: Runtime, resume: bool, argv: list[str]) -> dict[str, Any]:
+def _train_locked(
+    cfg: Config, run: RunDir, runtime: Runtime, resume: bool, argv: list[str]
+) -> dict[str, Any]:
     if runtime.is_main and not resume and (run.list_checkpoints() or run.metrics.is_file()):
-        raise NlxError(f"{run.path}: holds a started run; pass --resume to continue it or choose another --out")
+        raise NlxError(
+            f"{run.path}: holds a started run; pass --resume to continue it or choose another --out"
+        )
     meta: dict[str, Any] = {}
     if runtime.is_main:
         run.path.mkdir(parents=True, exist_ok=True)
@@ -234,14 +249,18 @@ def _fit_and_test(cfg: Config, run: RunDir, runtime: Runtime) -> dict[str, Any]:
     started = time.perf_counter()
     torch.manual_seed(cfg.runtime.seed)
     if cfg.optim.batch_size % runtime.world_size:
-        raise ConfigError(f"optim.batch_size: {cfg.optim.batch_size} is not divisible by {runtime.world_size} processes")
+        raise ConfigError(
+            f"optim.batch_size: {cfg.optim.batch_size} is not divisible by {runtime.world_size} processes"
+        )
     train_set = build_dataset(cfg.data, "train", "train")
     _check_classes(cfg, train_set.num_classes, f"the training set ({cfg.data.root})")
     model = prepare_model(cfg, run.path, runtime)
     ddp: nn.Module = model
     if runtime.distributed:
-        ddp = DistributedDataParallel(model, device_ids=[runtime.local_rank] if runtime.device.type == "cuda" else None)
-    step_model = torch.compile(ddp) if cfg.runtime.compile else ddp
+        ddp = DistributedDataParallel(
+            model, device_ids=[runtime.local_rank] if runtime.device.type == "cuda" else None
+        )
+    step_model: nn.Module = torch.compile(ddp) if cfg.runtime.compile else ddp  # type: ignore[assignment]
     optimizer, scheduler = build_optimizer(model, cfg.optim)
     scaler = torch.amp.GradScaler(runtime.device.type, enabled=cfg.runtime.amp == "fp16")
     start = 0
@@ -280,7 +299,9 @@ def _fit(
         len(train_set), seed=cfg.runtime.seed, batch_size=per_rank, start_iteration=start,
         rank=runtime.rank, world_size=runtime.world_size,
     )  # fmt: skip
-    loader = build_loader(train_set, batch_size=per_rank, sampler=sampler, workers=cfg.runtime.workers, seed=cfg.runtime.seed)
+    loader = build_loader(
+        train_set, batch_size=per_rank, sampler=sampler, workers=cfg.runtime.workers, seed=cfg.runtime.seed
+    )
     val = _ValSet(cfg, runtime) if runtime.is_main else None
     window = Window()
     iteration = start
@@ -296,7 +317,9 @@ def _fit(
             scheduler.step()
             iteration += 1
             if iteration % cfg.runtime.log_every == 0 or iteration == total:
-                record = _train_record(iteration, total, len(train_set), cfg, window, scheduler.get_last_lr()[0])
+                record = _train_record(
+                    iteration, total, len(train_set), cfg, window, scheduler.get_last_lr()[0]
+                )
                 progress.update(iteration, record)
                 if runtime.is_main:
                     append_jsonl(run.metrics, record)
@@ -304,18 +327,24 @@ def _fit(
             if iteration % cfg.eval.every == 0 or iteration == total:
                 _validate(cfg, run, runtime, model, val, iteration)
             if runtime.is_main and (iteration % cfg.runtime.checkpoint_every == 0 or iteration == total):
-                save_checkpoint(run, iteration, model, optimizer, scheduler, scaler, cfg.runtime.keep_checkpoints)
+                save_checkpoint(
+                    run, iteration, model, optimizer, scheduler, scaler, cfg.runtime.keep_checkpoints
+                )
     if runtime.distributed:
         dist.barrier()
 
 
 def _truncate_metrics(run: RunDir, iteration: int) -> None:
-    """Drop the records logged after the checkpoint a resumed run restarts from (they will be logged again)."""
-    kept = [r for r in read_jsonl(run.metrics) if r.get("iteration", 0) <= iteration and r.get("kind") != "test"]
+    """Drop the records logged after the resumed checkpoint (they will be logged again)."""
+    kept = [
+        r for r in read_jsonl(run.metrics) if r.get("iteration", 0) <= iteration and r.get("kind") != "test"
+    ]
     write_text(run.metrics, "".join(json.dumps(r) + "\n" for r in kept))
 
 
-def _train_record(iteration: int, total: int, size: int, cfg: Config, window: Window, lr: float) -> dict[str, Any]:
+def _train_record(
+    iteration: int, total: int, size: int, cfg: Config, window: Window, lr: float
+) -> dict[str, Any]:
     return {
         "kind": "train",
         "iteration": iteration,
@@ -336,24 +365,50 @@ class _ValSet:
         self.keys = [(i, VAL_SEED + i) for i in chosen]
 
     def batches(self, cfg: Config) -> Iterator[dict[str, Any]]:
-        return iter(build_loader(self.dataset, batch_size=cfg.eval.batch_size, sampler=self.keys, workers=cfg.runtime.workers, seed=VAL_SEED))
+        return iter(
+            build_loader(
+                self.dataset,
+                batch_size=cfg.eval.batch_size,
+                sampler=self.keys,
+                workers=cfg.runtime.workers,
+                seed=VAL_SEED,
+            )
+        )
 
 
-def _validate(cfg: Config, run: RunDir, runtime: Runtime, model: nn.Module, val: _ValSet | None, iteration: int) -> None:
+def _validate(
+    cfg: Config, run: RunDir, runtime: Runtime, model: nn.Module, val: _ValSet | None, iteration: int
+) -> None:
     if runtime.is_main and val is not None:
         result = validate(model, val.batches(cfg), cfg, runtime)
-        append_jsonl(run.metrics, {"kind": "val", "iteration": iteration, **{k: round(v, 4) for k, v in result.items()}})
-        log.info("iteration %d: validation %s", iteration, ", ".join(f"{k} {v:.2f}" for k, v in result.items()))
+        append_jsonl(
+            run.metrics,
+            {"kind": "val", "iteration": iteration, **{k: round(v, 4) for k, v in result.items()}},
+        )
+        log.info(
+            "iteration %d: validation %s", iteration, ", ".join(f"{k} {v:.2f}" for k, v in result.items())
+        )
     if runtime.distributed:
         dist.barrier()
 
 
-def _final_test(cfg: Config, run: RunDir, runtime: Runtime, model: nn.Module, skips: SkipCounter, started: float) -> dict[str, Any]:
+def _final_test(
+    cfg: Config, run: RunDir, runtime: Runtime, model: nn.Module, skips: SkipCounter, started: float
+) -> dict[str, Any]:
     result = run_test(cfg, model, runtime)
     skips.update(result.pop("skip_counter").paths)
     profile = profile_config(cfg)
     if runtime.is_main:
-        append_jsonl(run.metrics, {"kind": "test", "iteration": cfg.optim.iterations, **result["metrics"], "videos": result["test_videos"], "views": result["test_views"]})
+        append_jsonl(
+            run.metrics,
+            {
+                "kind": "test",
+                "iteration": cfg.optim.iterations,
+                **result["metrics"],
+                "videos": result["test_videos"],
+                "views": result["test_views"],
+            },
+        )
         log.info("test: %s", ", ".join(f"{k} {v:.2f}" for k, v in result["metrics"].items()))
     return {
         "run_id": run.path.name,
@@ -373,7 +428,9 @@ def _final_test(cfg: Config, run: RunDir, runtime: Runtime, model: nn.Module, sk
 
 def run_test(cfg: Config, model: nn.Module, runtime: Runtime) -> dict[str, Any]:
     """The multi-view test of Sec. 4.1 on the whole validation split, sharded over ranks."""
-    dataset = build_dataset(cfg.data, "val", "test", test_clips=cfg.eval.test_clips, test_crops=cfg.eval.test_crops)
+    dataset = build_dataset(
+        cfg.data, "val", "test", test_clips=cfg.eval.test_clips, test_crops=cfg.eval.test_crops
+    )
     _check_classes(cfg, dataset.num_classes, f"the validation set ({cfg.data.root})")
     mine = list(range(runtime.rank, len(dataset), runtime.world_size))
     loader = build_loader(dataset, batch_size=1, sampler=mine, workers=cfg.runtime.workers, seed=VAL_SEED)

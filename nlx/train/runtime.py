@@ -36,7 +36,9 @@ class Runtime:
 
 def choose_device(requested: str, local_rank: int) -> torch.device:
     if requested == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("runtime.device: cuda was asked for but no CUDA device is available (use auto or cpu)")
+        raise ConfigError(
+            "runtime.device: cuda was asked for but no CUDA device is available (use auto or cpu)"
+        )
     if requested == "cuda" or (requested == "auto" and torch.cuda.is_available()):
         torch.cuda.set_device(local_rank)
         return torch.device("cuda", local_rank)
