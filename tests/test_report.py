@@ -323,3 +323,15 @@ def test_every_ablation_file_reports_and_the_papers_numbers_satisfy_its_claims(t
     assert r"I3D 3$\times$3$\times$3" in tex and "≥" not in tex and "×" not in tex
     md = (tmp_path / "out" / "REPORT.md").read_text()
     assert md.count("## Table 2") == 7 and "| claims | 17 holds |" in md
+
+
+def test_top_k_is_left_out_when_every_run_has_at_most_k_classes(report: Report) -> None:
+    from nlx.report.tables import build_table
+
+    record = next(r for r in report.records if r.table == "2a")
+    assert record.metrics[:2] == ("top1", "top5") or list(record.metrics[:2]) == ["top1", "top5"]
+    few = build_table(record, report.stats, report.runs.assign(**{"model.num_classes": 4}))
+    assert few.metrics == ("top1",)
+    assert few.footnotes[0] == "top-5 left out: every run has at most 5 classes, so it is 100% by definition"
+    many = build_table(record, report.stats, report.runs.assign(**{"model.num_classes": 400}))
+    assert many.metrics == ("top1", "top5") and many.footnotes == report.table("2a").footnotes

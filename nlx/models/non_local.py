@@ -28,6 +28,17 @@ Each instantiation has two computations that agree in outputs and gradients (tes
   ``w_fᵀ[θ_i; φ_j] = a_i + b_j`` and sorts the b_j, so that ``Σ_j ReLU(a_i + b_j) g_j`` is read off two
   suffix sums, O((N + M)·d) memory and no (N, M) matrix at all.
 
+  Two further exact rewrites cut what the fast path keeps for backward (the block's activations, not the
+  pairwise term, dominate its memory once the (N, M) matrix is gone):
+
+  - the 2× spatial max pools keep only their argmax indices (:func:`max_pool_keeping_indices`), not
+    their full-resolution input, which for the pools after φ and g is otherwise dead (2·N·d values);
+  - the dot product folds W_z into the products: with A = s·φᵀg / M (dq × d per group) and
+    θ = W_θ x + b_θ, ``W_z y + b_z = K x + b'`` with ``K = W_z Aᵀ W_θ`` and ``b' = W_z Aᵀ b_θ + b_z``
+    (C × C and C per group), so θ and y (N × d each) are never built. Taken when the K are no larger than
+    θ and cost no more multiply-adds (:meth:`NonLocalBlock.folds_w_z`): the spacetime scope (one K per
+    clip) and the space scope (one per frame) on all but small frames; never the time scope.
+
 Where the paper and the authors' Caffe2 code differ, both are options and the paper is the default:
 
 * ``subsample_position="after"`` pools after φ and g (Sec. 3.3); ``"before"`` pools x before φ and g.
@@ -46,7 +57,7 @@ never mixes positions.
 from __future__ import annotations
 
 import math
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -228,6 +239,101 @@ def _concat_attend(q: Tensor, k: Tensor, v: Tensor, w_f: Tensor) -> Tensor:
     return y / m
 
 
+# --- the fast path's memory savings: an index-only max pool and W_z folded into the dot product ---------
+
+POOL_KERNEL = (1, 2, 2)  # the 2× spatial subsampling of Sec. 3.3; stride = kernel, ceil mode
+# From this many input entries up (4 MB in float32) the fast path's pools keep only argmax offsets; below,
+# the memory saved is small and autograd's native max pool is 5-15% faster per block step on CPU (res4 of
+# a 32-frame clip, docs/benchmarks.md).
+KEEP_OFFSETS_ENTRIES = 1 << 20
+
+
+class _MaxPoolKeepingIndices(torch.autograd.Function):
+    """``F.max_pool3d`` with stride = kernel and ceil mode whose backward keeps only where each max was.
+
+    PyTorch's max-pool backward computes ``grad_x[b, c, i] = Σ_{o: idx[b, c, o] = i} grad_y[b, c, o]``
+    (indices flat over T·H·W, ties resolved by the forward's choice of index): a scatter-add of the output
+    gradient at the indices, for which the input's shape is enough. Autograd's own max pool also keeps its
+    input. With stride = kernel the windows are disjoint, so every input position receives at most one
+    term and the sum is bit-for-bit PyTorch's. The indices are kept as the argmax's offset inside its
+    window, one byte each instead of eight, and turned back into flat indices in backward.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, kernel: tuple[int, int, int]) -> Tensor:
+        y, idx = F.max_pool3d(x, kernel, kernel, ceil_mode=True, return_indices=True)  # (B, C, T', H', W')
+        ctx.save_for_backward(_window_offsets(idx, x.shape[2:], kernel))
+        ctx.input_shape, ctx.kernel = x.shape, kernel
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+        (offsets,) = ctx.saved_tensors  # (B, C, T', H', W') uint8
+        b, c, t, h, w = ctx.input_shape
+        idx = _flat_indices(offsets, (t, h, w), ctx.kernel)  # (B, C, T', H', W'): into T·H·W
+        grad_x = grad.new_zeros(b, c, t * h * w)  # (B, C, T·H·W)
+        grad_x.scatter_add_(2, idx.flatten(2), grad.flatten(2))  # in place: no second full-resolution tensor
+        return grad_x.view(b, c, t, h, w), None
+
+
+def _window_origins(
+    out_shape: torch.Size, kernel: tuple[int, int, int], device: torch.device
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The first input t, y, x of every output window: (T', 1, 1), (1, H', 1), (1, 1, W')."""
+    t0, y0, x0 = (
+        (torch.arange(n, device=device) * k).view([-1 if d == axis else 1 for d in range(3)])
+        for axis, (n, k) in enumerate(zip(out_shape, kernel, strict=True))
+    )
+    return t0, y0, x0
+
+
+def _window_offsets(idx: Tensor, size: torch.Size, kernel: tuple[int, int, int]) -> Tensor:
+    """Flat indices into T·H·W (B, C, T', H', W') -> each one's offset inside its window, as uint8."""
+    _, h, w = size
+    _, kh, kw = kernel
+    t0, y0, x0 = _window_origins(idx.shape[2:], kernel, idx.device)
+    dt, dy, dx = idx // (h * w) - t0, idx // w % h - y0, idx % w - x0
+    return ((dt * kh + dy) * kw + dx).to(torch.uint8)  # < kt·kh·kw = 4 for the (1, 2, 2) pool
+
+
+def _flat_indices(offsets: Tensor, size: tuple[int, int, int], kernel: tuple[int, int, int]) -> Tensor:
+    """The inverse of :func:`_window_offsets`: (B, C, T', H', W') uint8 -> flat int64 indices into T·H·W."""
+    _, h, w = size
+    _, kh, kw = kernel
+    t0, y0, x0 = _window_origins(offsets.shape[2:], kernel, offsets.device)
+    off = offsets.long()
+    return ((t0 + off // (kh * kw)) * h + y0 + off // kw % kh) * w + x0 + off % kw
+
+
+def max_pool_keeping_indices(x: Tensor, kernel: tuple[int, int, int] = POOL_KERNEL) -> Tensor:
+    """``nn.MaxPool3d(kernel, stride=kernel, ceil_mode=True)(x)`` that keeps only argmax offsets for
+    backward: (B, C, T, H, W) -> (B, C, T', H', W'); same values and gradients."""
+    if kernel[0] * kernel[1] * kernel[2] > 256:
+        raise ValueError(f"max pool window {kernel}: at most 256 positions (offsets are kept as bytes)")
+    out: Tensor = _MaxPoolKeepingIndices.apply(x, kernel)
+    return out
+
+
+def _grouped(x: Tensor, scope: Scope) -> Tensor:
+    """(B, C, T, H, W) -> (B, C, T', P): the positions of each group of a spacetime (T' = 1, P = T·H·W) or
+    space (T' = T, P = H·W) block along the last axis; a view for contiguous and channels-last x."""
+    if scope == "spacetime":
+        return x.flatten(2).unsqueeze(2)  # (B, C, 1, T·H·W)
+    return x.flatten(3)  # (B, C, T, H·W)
+
+
+def _per_group_map(k: Tensor, bias: Tensor, x: Tensor) -> Tensor:
+    """``z[b, :, t] = k[b, t] x[b, :, t] + bias[b, t]``: k (B, T', C', C), bias (B, T', C'), x (B, C, T', P)
+    -> (B, C', T', P). Backward keeps k and views of x only."""
+    if x.shape[2] == 1:
+        return torch.baddbmm(bias[:, 0, :, None], k[:, 0], x.squeeze(2)).unsqueeze(2)  # (B, C', 1, P)
+    per_clip = [  # each (C', T', P): one batched product over the frames of a clip
+        torch.baddbmm(bias_b[:, :, None], k_b, x_b.transpose(0, 1)).transpose(0, 1)
+        for k_b, bias_b, x_b in zip(k.unbind(0), bias.unbind(0), x.unbind(0), strict=True)
+    ]
+    return torch.stack(per_clip)  # (B, C', T', P)
+
+
 class NonLocalBlock(nn.Module):
     """``z = BN(W_z y) + x`` around the non-local operation of Eq. 1; the identity at initialisation."""
 
@@ -273,7 +379,7 @@ class NonLocalBlock(nn.Module):
         self.w_f = nn.Parameter(torch.empty(2 * d)) if instantiation == "concatenation" else None
         self.w_z = nn.Conv3d(d, in_channels, 1)
         self.bn = nn.BatchNorm3d(in_channels) if norm == "bn" else None
-        self.pool = nn.MaxPool3d((1, 2, 2), stride=(1, 2, 2), ceil_mode=True)
+        self.pool = nn.MaxPool3d(POOL_KERNEL, stride=POOL_KERNEL, ceil_mode=True)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -309,18 +415,69 @@ class NonLocalBlock(nn.Module):
         width = self.inner_channels if self.theta is not None else self.in_channels
         return width**-0.5
 
+    def subsample_keys(self, x: Tensor) -> Tensor:
+        """x̂: ``x`` (B, C, T, H, W) max-pooled 2× in space when subsampling applies -> (B, C, T, H', W').
+
+        The naive implementation uses ``self.pool`` (autograd's max pool, which keeps its input for
+        backward); the fast one :func:`max_pool_keeping_indices`, same values and gradients, which keeps
+        only the argmax offsets, for inputs of at least ``KEEP_OFFSETS_ENTRIES`` entries. Also the pool of x
+        for ``subsample_position="before"`` (x is kept alive anyway there, so that one saves only uniformity).
+        """
+        if not self.subsample or self.scope == "time":
+            return x
+        if self.implementation == "fast" and x.numel() >= KEEP_OFFSETS_ENTRIES:
+            return max_pool_keeping_indices(x)
+        return self.pool(x)
+
+    def keys_values(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """φ(x̂), g(x̂) for x of shape (B, C, T, H, W): (B, dq, T, H', W'), (B, d, T, H', W')."""
+        if self.subsample_position == "before":
+            xs = self.subsample_keys(x)  # (B, C, T, H', W')
+            return (xs if self.phi is None else self.phi(xs)), self.g(xs)
+        phi = self.subsample_keys(x if self.phi is None else self.phi(x))  # (B, dq, T, H', W')
+        return phi, self.subsample_keys(self.g(x))  # (B, d, T, H', W')
+
     def embed(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """θ(x), φ(x̂), g(x̂) as tokens: (G, N, dq), (G, M, dq), (G, M, d), for x of shape (B, C, T, H, W)."""
-        pool = self.pool if self.subsample and self.scope != "time" else nn.Identity()
         theta = x if self.theta is None else self.theta(x)  # (B, dq, T, H, W)
-        if self.subsample_position == "before":
-            xs = pool(x)  # (B, C, T, H', W')
-            phi = xs if self.phi is None else self.phi(xs)
-            g = self.g(xs)
-        else:
-            phi = pool(x if self.phi is None else self.phi(x))  # (B, dq, T, H', W')
-            g = pool(self.g(x))  # (B, d, T, H', W')
+        phi, g = self.keys_values(x)
         return to_tokens(theta, self.scope), to_tokens(phi, self.scope), to_tokens(g, self.scope)
+
+    def folds_w_z(self, x: Tensor) -> bool:
+        """Whether the fast dot product computes ``W_z y + b_z`` as ``K x + b'`` for x (B, C, T, H, W).
+
+        One K (C × C) per group replaces θ and y (N × d each, over the batch). Taken when that lowers both
+        what is built and the multiply-adds: ``G·C² ≤ N·d`` (the K are no larger than θ) and
+        ``N·C² + G·C·dq·(C + d) ≤ N·(dq·(C + d) + d·C)`` (K x and K = (W_z Aᵀ) W_θ against θ, θA and W_z; the
+        φᵀg both pay). With d = dq = C/2 that is G·C ≤ N/3: the spacetime scope (one K per clip) and the
+        space scope (one per frame) on frames of at least 3·C positions. The time scope has one group per
+        (b, h, w) and would need x regrouped (a copy): never folded.
+        """
+        if self.implementation != "fast" or self.instantiation != "dot_product" or self.scope == "time":
+            return False
+        b, c, t, h, w = x.shape
+        n, groups = b * t * h * w, (b if self.scope == "spacetime" else b * t)
+        d = dq = self.inner_channels
+        folded_macs = n * c * c + groups * c * dq * (c + d)
+        plain_macs = n * (dq * (c + d) + d * c)
+        return groups * c * c <= n * d and folded_macs <= plain_macs
+
+    def folded_w_z(self, x: Tensor) -> Tensor:
+        """``W_z y + b_z`` of the dot product, ``K x + b'`` per group: (B, C, T, H, W) -> (B, C, T, H, W).
+
+        Per group, y = θ A with A = s·φᵀg / M (dq × d) and θ = W_θ x + b_θ, so channel-first
+        ``W_z yᵀ + b_z = (W_z Aᵀ W_θ) x + (W_z Aᵀ b_θ + b_z)``: the same sums in another order.
+        """
+        assert self.theta is not None and self.theta.bias is not None and self.w_z.bias is not None
+        phi, g = self.keys_values(x)  # (B, dq, T, H', W'), (B, d, T, H', W')
+        phi_g, g_g = _grouped(phi, self.scope), _grouped(g, self.scope)  # (B, dq, T', M), (B, d, T', M)
+        m = phi_g.shape[-1]
+        a = (phi_g.transpose(1, 2) @ g_g.permute(0, 2, 3, 1)) * (self.similarity_scale / m)  # (B, T', dq, d)
+        w_theta = self.theta.weight.flatten(1)  # (dq, C)
+        wa = self.w_z.weight.flatten(1) @ a.transpose(2, 3)  # (B, T', C, dq): W_z Aᵀ
+        k = wa @ w_theta  # (B, T', C, C)
+        bias = wa @ self.theta.bias + self.w_z.bias  # (B, T', C)
+        return _per_group_map(k, bias, _grouped(x, self.scope)).reshape(x.shape)  # (B, C, T, H, W)
 
     def pairwise_weights(self, x: Tensor) -> Tensor:
         """The normalised weights f(x_i, x̂_j) / C(x̂) of Eq. 1 for input ``x``: (G, N, M).
@@ -334,10 +491,13 @@ class NonLocalBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         x5 = to_5d(x)  # (B, C, T, H, W)
         b, _, t, h, w = x5.shape
-        q, k, v = self.embed(x5)
-        attend = fast_attend if self.implementation == "fast" else naive_attend
-        y = attend(q, k, v, self.instantiation, self.similarity_scale, self.w_f)  # (G, N, d)
-        z = self.w_z(from_tokens(y, self.scope, (b, t, h, w)))  # (B, C, T, H, W)
+        if self.folds_w_z(x5):
+            z = self.folded_w_z(x5)  # (B, C, T, H, W): W_z y + b_z without θ or y
+        else:
+            q, k, v = self.embed(x5)
+            attend = fast_attend if self.implementation == "fast" else naive_attend
+            y = attend(q, k, v, self.instantiation, self.similarity_scale, self.w_f)  # (G, N, d)
+            z = self.w_z(from_tokens(y, self.scope, (b, t, h, w)))  # (B, C, T, H, W)
         if self.bn is not None:
             z = self.bn(z)
         return (z + x5).reshape(x.shape)

@@ -106,9 +106,14 @@ def best_mask(
 
 def build_table(record: SweepRecord, stats: Stats, runs: pd.DataFrame) -> TableView:
     """The table of ``record`` from the per-cell statistics; footnotes for the seeds without a result."""
-    metrics = tuple(record.metrics)
     mine = runs[runs["table"] == record.table]
-    footnotes: list[str] = []
+    metrics = tuple(m for m in record.metrics if not _always_full(m, mine))
+    footnotes = [
+        f"{m.replace('top', 'top-')} left out: every run has at most {m[3:]} classes,"
+        " so it is 100% by definition"
+        for m in record.metrics
+        if m not in metrics
+    ]
     rows: list[RowView] = []
     for row in record.rows:
         cells = mine[mine["row"] == row.id].sort_values(["seed", "run_id"])
@@ -127,6 +132,14 @@ def build_table(record: SweepRecord, stats: Stats, runs: pd.DataFrame) -> TableV
     mask = best_mask(means)
     best = {(r.id, m): bool(mask.at[r.id, m]) for r in rows for m in metrics}
     return TableView(record, metrics, tuple(rows), best, tuple(footnotes))
+
+
+def _always_full(metric: str, runs: pd.DataFrame) -> bool:
+    """Whether ``metric`` is a top-k that every run of the table scores 100% on (k ≥ its classes)."""
+    if not metric.startswith("top") or not metric[3:].isdigit() or "model.num_classes" not in runs:
+        return False
+    classes = pd.to_numeric(runs["model.num_classes"], errors="coerce")
+    return bool(classes.notna().any() and (classes.dropna() <= int(metric[3:])).all())
 
 
 def _value(record: SweepRecord, stats: Stats, row_id: str, metric: str, paper: float) -> Value:

@@ -33,7 +33,7 @@ log = logging.getLogger("nlx.train")
 
 @dataclass(frozen=True)
 class PretrainSpec:
-    iterations: int = 1500
+    iterations: int = 1000
     batch_size: int = 32
     lr: float = 0.1
     seed: int = 0
