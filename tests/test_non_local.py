@@ -78,7 +78,7 @@ def test_fast_equals_naive(
     # a space block does not (5×4 frames: 20 positions < 3·C) and neither does a time block.
     assert calls["fold"] == (1 if inst == "dot_product" and scope == "spacetime" else 0)
     pooled = sub and scope != "time"
-    assert calls["pool"] == (0 if not pooled else 1 if pos == "before" else 2)  # fast only: naive uses nn
+    assert calls["pool"] == (2 if pooled and pos == "after" else 0)  # φ(x), g(x); naive: nn.MaxPool3d
 
 
 def _count_fast_paths(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:

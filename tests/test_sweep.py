@@ -638,6 +638,9 @@ def test_ctrl_c_stops_runs_cleanly_and_exits_130(smoke_data: Path, tmp_path: Pat
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        # A shell without job control starts background jobs with SIGINT ignored, and children inherit
+        # that: give the sweep Ctrl-C's default, as in a terminal, however the suite was started.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
     def runs() -> list[RunDir]:

@@ -223,6 +223,9 @@ def train(
     ),
     paper: bool = typer.Option(False, "--paper", help="The paper's size on any device: 32×224², 8 clips."),
     peer: str = typer.Option("auto", "--peer", help="auto, pytorchvideo or naive (nlx's naive non-local)."),
+    flush_denormal: bool = typer.Option(
+        True, "--flush-denormal/--keep-denormal", help="CPU: denormals as zero, for both networks."
+    ),
     device: str = DEVICE,
     amp: str = AMP,
     channels_last: bool = CHANNELS_LAST,
@@ -236,6 +239,7 @@ def train(
     [dim]nlx bench train --model c2d_r50 --nonlocal 5 · nlx bench train --device cuda --amp bf16[/dim]
     """
     from nlx.bench.measure import machine
+    from nlx.bench.nonlocal_block import flush_denormals
     from nlx.bench.train import TrainBenchConfig, bench_train
 
     dev, opts = _speed(device, amp, channels_last, compile_, sdpa)
@@ -250,9 +254,10 @@ def train(
         warmup=(3 if compile_ else 2) if warmup is None else warmup,
         peer=peer,
     )
-    with console.status("training benchmark") as status:
+    flush = flush_denormal and dev.type == "cpu"
+    with console.status("training benchmark") as status, flush_denormals(flush):
         result = bench_train(cfg, dev, opts, progress=lambda msg: status.update(f"training benchmark: {msg}"))
-    report = {"benchmark": "train", "machine": machine(dev), **result}
+    report = {"benchmark": "train", "machine": machine(dev), "flush_denormal": flush, **result}
     _emit(report, fmt, save, _train_table)
 
 

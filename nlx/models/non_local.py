@@ -415,24 +415,24 @@ class NonLocalBlock(nn.Module):
         width = self.inner_channels if self.theta is not None else self.in_channels
         return width**-0.5
 
-    def subsample_keys(self, x: Tensor) -> Tensor:
+    def subsample_keys(self, x: Tensor, keep_offsets: bool = True) -> Tensor:
         """x̂: ``x`` (B, C, T, H, W) max-pooled 2× in space when subsampling applies -> (B, C, T, H', W').
 
         The naive implementation uses ``self.pool`` (autograd's max pool, which keeps its input for
         backward); the fast one :func:`max_pool_keeping_indices`, same values and gradients, which keeps
-        only the argmax offsets, for inputs of at least ``KEEP_OFFSETS_ENTRIES`` entries. Also the pool of x
-        for ``subsample_position="before"`` (x is kept alive anyway there, so that one saves only uniformity).
+        only the argmax offsets, for inputs of at least ``KEEP_OFFSETS_ENTRIES`` entries whose only other
+        use is this pool (``keep_offsets``: φ(x) and g(x); not x itself, which the block keeps anyway).
         """
         if not self.subsample or self.scope == "time":
             return x
-        if self.implementation == "fast" and x.numel() >= KEEP_OFFSETS_ENTRIES:
+        if self.implementation == "fast" and keep_offsets and x.numel() >= KEEP_OFFSETS_ENTRIES:
             return max_pool_keeping_indices(x)
         return self.pool(x)
 
     def keys_values(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """φ(x̂), g(x̂) for x of shape (B, C, T, H, W): (B, dq, T, H', W'), (B, d, T, H', W')."""
         if self.subsample_position == "before":
-            xs = self.subsample_keys(x)  # (B, C, T, H', W')
+            xs = self.subsample_keys(x, keep_offsets=False)  # (B, C, T, H', W'): x stays alive anyway
             return (xs if self.phi is None else self.phi(xs)), self.g(xs)
         phi = self.subsample_keys(x if self.phi is None else self.phi(x))  # (B, dq, T, H', W')
         return phi, self.subsample_keys(self.g(x))  # (B, d, T, H', W')
