@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 import torchvision
@@ -158,3 +160,17 @@ def test_table2e_complexity_at_paper_scale() -> None:
     assert ratios[("c2d_r101", "5")] == (1.2, 1.2)
     p50, f50 = _paper("c2d_r50", "5")
     assert 0.65 <= p50 / params <= 0.75 and 0.75 <= f50 / flops <= 0.85  # Sec. 5.1: ~70% and ~80%
+
+
+def test_profile_cli_prints_table_2e_as_json_and_a_table_with_row_names(cli) -> None:
+    from conftest import REPO
+
+    res = cli("profile", REPO / "ablations" / "table2e.yaml", "--preset", "paper", "--format", "json")
+    assert res.code == 0, res.err
+    rows = json.loads(res.out)
+    assert [r["row"] for r in rows] == ["c2d", "i3d_333", "i3d_311", "nl_c2d"]
+    assert (round(rows[0]["params"] / 1e6, 2), round(rows[0]["flops"] / 1e9, 2)) == (43.21, 34.17)
+    shown = cli("profile", REPO / "ablations" / "table2e.yaml", "--preset", "paper")
+    header = next(line for line in shown.err.splitlines() if "FLOPs ×" in line)
+    assert [cell.strip() for cell in header.strip("┃ ").split("┃")][:2] == ["row", "params"]
+    assert any(line.split("│")[1].strip() == "nl_c2d" for line in shown.err.splitlines() if "│" in line)

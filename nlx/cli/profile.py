@@ -36,10 +36,8 @@ def profile(
         ]
         for r in rows
     ]
-    ratios = ("params", "FLOPs", "params ×", "FLOPs ×")
-    print_table(
-        f"profile ({preset} preset)", [*ratios[:2], *ratios[2:], "input"], table, justify_right=ratios
-    )
+    numbers = ("params", "FLOPs", "params ×", "FLOPs ×")
+    print_table(f"profile ({preset} preset)", ["row", *numbers, "input"], table, justify_right=numbers)
     console.print(
         "[dim]params: convolutions, non-local blocks and fc, without BN; FLOPs: multiply-adds[/dim]"
     )
