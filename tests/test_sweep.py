@@ -372,6 +372,13 @@ def test_local_launcher_gives_each_run_its_gpus_and_cpu_threads(
 # --- end to end at smoke size -------------------------------------------------------------------------
 
 
+def smoke_sweep(path: object, data: Path, results: Path, *extra: object) -> tuple[object, ...]:
+    """Arguments of ``nlx plan``/``nlx sweep`` for ``path`` at the smoke preset on ``data``, one thread
+    per run, results in ``results``."""
+    return (path, "--preset", "smoke", "-o", f"data.root={data}", "--results", results,
+            "-o", "runtime.threads=1", *extra)  # fmt: skip
+
+
 def sweep_cmd(*args: object) -> list[str]:
     return [sys.executable, "-m", "nlx", "sweep", *map(str, args)]
 
@@ -518,19 +525,7 @@ PAIR = """\
 def test_two_sweeps_at_once_train_each_run_once_in_dependency_order(smoke_data: Path, tmp_path: Path) -> None:
     path = write(tmp_path, "pair.yaml", PAIR)
     results = tmp_path / "results"
-    args = (
-        path,
-        "--preset",
-        "smoke",
-        "-o",
-        f"data.root={smoke_data}",
-        "-o",
-        "runtime.threads=1",
-        "--results",
-        results,
-        "--jobs",
-        "1",
-    )
+    args = smoke_sweep(path, smoke_data, results, "--jobs", "1")
     sweeps = [
         subprocess.Popen(
             sweep_cmd(*args), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
@@ -571,17 +566,7 @@ FAILING = """\
 def test_failures_fail_fast_and_rerun_failed(smoke_data: Path, tmp_path: Path, cli) -> None:
     path = write(tmp_path, "fails.yaml", FAILING)
     results = tmp_path / "results"
-    args = (
-        path,
-        "--preset",
-        "smoke",
-        "-o",
-        f"data.root={smoke_data}",
-        "--results",
-        results,
-        "-o",
-        "runtime.threads=1",
-    )
+    args = smoke_sweep(path, smoke_data, results)
     ids = {c["row"]: c["run_id"] for c in json.loads(cli("plan", *args, "--format", "json").out)}
 
     fast = cli("sweep", *args, "--jobs", "2", "--fail-fast", "--format", "json")
@@ -623,17 +608,7 @@ def test_ctrl_c_stops_runs_cleanly_and_exits_130(smoke_data: Path, tmp_path: Pat
     )
     results = tmp_path / "results"
     sweep = subprocess.Popen(
-        sweep_cmd(
-            path,
-            "--preset",
-            "smoke",
-            "-o",
-            f"data.root={smoke_data}",
-            "--results",
-            results,
-            "-o",
-            "runtime.threads=1",
-        ),
+        sweep_cmd(*smoke_sweep(path, smoke_data, results)),
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

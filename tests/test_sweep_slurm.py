@@ -9,6 +9,7 @@ from textwrap import dedent
 
 import pytest
 import submitit
+from test_sweep import smoke_sweep
 
 from nlx.config.load import build
 from nlx.config.presets import load_preset
@@ -104,19 +105,7 @@ def test_submitit_local_executor_runs_a_dependency_chain(smoke_data: Path, tmp_p
         """)
     )
     results = tmp_path / "results"
-    args = (
-        path,
-        "--preset",
-        "smoke",
-        "-o",
-        f"data.root={smoke_data}",
-        "--results",
-        results,
-        "--launcher",
-        "submitit-local",
-        "-o",
-        "runtime.threads=1",
-    )
+    args = smoke_sweep(path, smoke_data, results, "--launcher", "submitit-local")
     result = cli("sweep", *args, "--format", "json")
     assert result.code == 0, result.err
     cells = json.loads(result.out)

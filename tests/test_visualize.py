@@ -3,8 +3,6 @@ query selection and the flash measurement of the report."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 
@@ -24,16 +22,6 @@ from nlx.visualize.geometry import (
     pixel_cell,
 )
 from nlx.visualize.select import auto_queries, top_keys
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """One CPU thread: these models are tiny, and two threads on a shared, busy machine spin for seconds."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 # A 4-frame clip of 32×32 pixels, cut from frames 10, 12, 14, 16 of a 64×80 video: resized ×1/2 to 32×40,
 # then the centre 32×32 crop (left = 4).

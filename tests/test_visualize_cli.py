@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,15 +17,6 @@ from nlx.io import save_torch, write_json, write_text
 
 Cli = Callable[..., CliResult]
 BLOCK = "res3.nonlocal_blocks.1"
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """One CPU thread: these models are tiny, and two threads on a shared, busy machine spin for seconds."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def make_run(folder: Path, data: Path, *overrides: str) -> Path:

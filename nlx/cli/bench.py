@@ -24,6 +24,9 @@ COMPILE = typer.Option(
     False, "--compile", help="torch.compile every contender (compile time is in the warm-up)"
 )
 SDPA = typer.Option("auto", "--sdpa", help="SDPA backend: auto, math, flash, efficient or cudnn")
+FLUSH_DENORMAL = typer.Option(
+    True, "--flush-denormal/--keep-denormal", help="CPU: denormal floats as zero (docs/benchmarks.md)."
+)
 
 
 def _ints(text: str, option: str) -> list[int]:
@@ -154,9 +157,7 @@ def nonlocal_(
         None, "--memory-cap-gb", help="Skip contenders estimated above this (default: half the free memory)."
     ),
     op_memory: bool = typer.Option(True, "--op-memory/--no-op-memory", help="Also measure the op alone."),
-    flush_denormal: bool = typer.Option(
-        True, "--flush-denormal/--keep-denormal", help="CPU: denormals as zero (the unscaled Gaussian's exp)."
-    ),
+    flush_denormal: bool = FLUSH_DENORMAL,
     amp: str = AMP,
     channels_last: bool = CHANNELS_LAST,
     compile_: bool = COMPILE,
@@ -223,9 +224,7 @@ def train(
     ),
     paper: bool = typer.Option(False, "--paper", help="The paper's size on any device: 32×224², 8 clips."),
     peer: str = typer.Option("auto", "--peer", help="auto, pytorchvideo or naive (nlx's naive non-local)."),
-    flush_denormal: bool = typer.Option(
-        True, "--flush-denormal/--keep-denormal", help="CPU: denormals as zero, for both networks."
-    ),
+    flush_denormal: bool = FLUSH_DENORMAL,
     device: str = DEVICE,
     amp: str = AMP,
     channels_last: bool = CHANNELS_LAST,

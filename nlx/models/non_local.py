@@ -31,8 +31,9 @@ Each instantiation has two computations that agree in outputs and gradients (tes
   Two further exact rewrites cut what the fast path keeps for backward (the block's activations, not the
   pairwise term, dominate its memory once the (N, M) matrix is gone):
 
-  - the 2× spatial max pools keep only their argmax indices (:func:`max_pool_keeping_indices`), not
-    their full-resolution input, which for the pools after φ and g is otherwise dead (2·N·d values);
+  - the 2× spatial max pools after φ and g keep only each window's argmax offset, one byte
+    (:func:`max_pool_keeping_indices`), not their full-resolution input, which is otherwise dead
+    (2·N·d values); from ``KEEP_OFFSETS_ENTRIES`` input entries up, below which the native pool is faster;
   - the dot product folds W_z into the products: with A = s·φᵀg / M (dq × d per group) and
     θ = W_θ x + b_θ, ``W_z y + b_z = K x + b'`` with ``K = W_z Aᵀ W_θ`` and ``b' = W_z Aᵀ b_θ + b_z``
     (C × C and C per group), so θ and y (N × d each) are never built. Taken when the K are no larger than
